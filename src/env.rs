@@ -1,0 +1,56 @@
+//! Platform services the core needs: the wall clock and randomness. Native
+//! builds use [`SystemEnvironment`]; the wasm layer supplies its own; tests may
+//! supply a fixed clock.
+
+/// Clock and randomness of the platform.
+pub trait Environment {
+    /// Wall-clock time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+    /// Fills `buf` with cryptographically strong random bytes.
+    fn fill_random(&self, buf: &mut [u8]);
+}
+
+/// The operating system's clock and randomness (not on wasm32).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEnvironment;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Environment for SystemEnvironment {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // The OS RNG failing is not recoverable in any useful way.
+        getrandom::fill(buf).expect("the operating system's random source failed");
+    }
+}
+
+/// Mints a UUIDv7 (time-ordered) from the environment.
+pub fn new_event_id(env: &dyn Environment) -> String {
+    let mut rand = [0u8; 10];
+    env.fill_random(&mut rand);
+    let ms = env.now_ms().max(0) as u64;
+    uuid::Builder::from_unix_timestamp_millis(ms, &rand)
+        .into_uuid()
+        .to_string()
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_v7_and_unique() {
+        let env = SystemEnvironment;
+        let a = new_event_id(&env);
+        let b = new_event_id(&env);
+        assert_ne!(a, b);
+        let u = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(u.get_version_num(), 7);
+    }
+}

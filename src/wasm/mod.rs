@@ -1,0 +1,2 @@
+//! The wasm-bindgen layer: converts between JavaScript and the core, and
+//! delegates. No logic lives here.
