@@ -32,12 +32,23 @@ impl Environment for SystemEnvironment {
 
 /// Mints a UUIDv7 (time-ordered) from the environment.
 pub fn new_event_id(env: &dyn Environment) -> String {
-    let mut rand = [0u8; 10];
+    new_event_ids(env, env.now_ms(), 1).pop().expect("one id")
+}
+
+/// Mints `n` UUIDv7s for time `ms` with one call for randomness (a system
+/// call natively, a JS call in the browser: once per batch, not per event).
+pub fn new_event_ids(env: &dyn Environment, ms: i64, n: usize) -> Vec<String> {
+    let mut rand = vec![0u8; 10 * n];
     env.fill_random(&mut rand);
-    let ms = env.now_ms().max(0) as u64;
-    uuid::Builder::from_unix_timestamp_millis(ms, &rand)
-        .into_uuid()
-        .to_string()
+    rand.chunks_exact(10)
+        .map(|r| {
+            let r: &[u8; 10] = r.try_into().expect("chunks of 10");
+            uuid::Builder::from_unix_timestamp_millis(ms.max(0) as u64, r)
+                .into_uuid()
+                .hyphenated()
+                .to_string()
+        })
+        .collect()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -90,6 +90,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A pulled event this version cannot apply (an unknown type or shape,
+    /// or a collection the app did not declare). It is kept in the log and
+    /// the sync goes on; this only reports it.
+    #[error("pulled event {event_id} of '{collection}' was kept but not applied: {reason}")]
+    UnrecognizedEvent {
+        /// The event.
+        event_id: String,
+        /// Its collection.
+        collection: String,
+        /// Why it was not applied.
+        reason: String,
+    },
+
     /// The configuration is not usable (bad URL, unknown option value).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -113,6 +126,7 @@ impl Error {
             Error::Network { .. } => "NETWORK",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::Http { .. } => "HTTP",
+            Error::UnrecognizedEvent { .. } => "UNRECOGNIZED_EVENT",
             Error::InvalidConfig(_) => "INVALID_CONFIG",
             Error::Closed => "CLOSED",
         }
@@ -170,7 +184,11 @@ mod tests {
 
     #[test]
     fn only_network_errors_are_transient() {
-        assert!(Error::Network { status: Some(503), message: "x".into() }.is_transient());
+        assert!(Error::Network {
+            status: Some(503),
+            message: "x".into()
+        }
+        .is_transient());
         assert!(!Error::MalformedResponse("x".into()).is_transient());
     }
 }

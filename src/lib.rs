@@ -12,12 +12,16 @@
 
 pub mod env;
 pub mod error;
+pub mod fold;
 pub mod model;
 pub mod protocol;
+pub mod store;
 pub mod sync;
 
 pub use env::Environment;
 pub use error::{Error, Result};
+pub use store::{CollectionDef, Journal, KeyKind, Store, StoreConfig, VisibleRow};
+pub use sync::{sync, SyncObserver, SyncOptions, SyncResult};
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

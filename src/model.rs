@@ -3,7 +3,7 @@
 //! camelCase for JavaScript.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use crate::protocol::EventType;
 
@@ -184,9 +184,4 @@ pub struct LogCounts {
     pub rejected: u64,
     /// All events in the log.
     pub total: u64,
-}
-
-/// A payload as a JSON object, or `None`.
-pub(crate) fn as_object(v: &Value) -> Option<&Map<String, Value>> {
-    v.as_object()
 }

@@ -103,14 +103,38 @@ mod tests {
     fn statuses_are_classified_as_the_protocol_says() {
         assert!(matches!(
             TransportError::from_status(503, Some(2000), ""),
-            TransportError::Transient { status: Some(503), retry_after_ms: Some(2000), .. }
+            TransportError::Transient {
+                status: Some(503),
+                retry_after_ms: Some(2000),
+                ..
+            }
         ));
-        assert!(matches!(TransportError::from_status(429, None, ""), TransportError::Transient { .. }));
-        assert!(matches!(TransportError::from_status(408, None, ""), TransportError::Transient { .. }));
-        assert_eq!(TransportError::from_status(410, None, ""), TransportError::Gone);
-        match TransportError::from_status(400, None, r#"{"error":{"code":"bad_uuid","message":"no"}}"#) {
-            TransportError::Refused { status, code, message } => {
-                assert_eq!((status, code.as_deref(), message.as_str()), (400, Some("bad_uuid"), "no"));
+        assert!(matches!(
+            TransportError::from_status(429, None, ""),
+            TransportError::Transient { .. }
+        ));
+        assert!(matches!(
+            TransportError::from_status(408, None, ""),
+            TransportError::Transient { .. }
+        ));
+        assert_eq!(
+            TransportError::from_status(410, None, ""),
+            TransportError::Gone
+        );
+        match TransportError::from_status(
+            400,
+            None,
+            r#"{"error":{"code":"bad_uuid","message":"no"}}"#,
+        ) {
+            TransportError::Refused {
+                status,
+                code,
+                message,
+            } => {
+                assert_eq!(
+                    (status, code.as_deref(), message.as_str()),
+                    (400, Some("bad_uuid"), "no")
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -1,0 +1,162 @@
+//! Read-only queries: hydration, the event log, history, rejections, counts.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Row as SqlRow};
+use serde_json::Value;
+
+use super::ids::{IdText, SqlId};
+use super::{Store, VisibleRow};
+use crate::error::Result;
+use crate::model::{EventQuery, EventStatus, LogCounts, LoggedEvent, Origin, Rejection};
+use crate::protocol::Key;
+
+const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status, global_seq, reject_code, reject_reason";
+
+impl Store {
+    /// The visible rows of a collection, for hydrating it at start.
+    pub fn visible_rows(&self, collection: &str) -> Result<Vec<VisibleRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, CASE WHEN overlay = 1 THEN visible ELSE confirmed END AS v
+             FROM rows WHERE collection = ?1 AND v IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([collection])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            out.push(VisibleRow {
+                key: self.key_value(collection, &key),
+                value: serde_json::from_str(&r.get::<_, String>(1)?)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Events of the log, oldest first by local sequence, filtered.
+    pub fn events(&self, q: &EventQuery) -> Result<Vec<LoggedEvent>> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(c) = &q.collection {
+            sql.push_str(" AND collection = ?");
+            args.push(SqlValue::Text(c.clone()));
+            if let Some(k) = q.key.as_ref().and_then(Key::from_value) {
+                sql.push_str(" AND key = ?");
+                args.push(SqlValue::Text(k.text()));
+            }
+        }
+        if let Some(s) = q.status {
+            sql.push_str(" AND status = ?");
+            args.push(SqlValue::Integer(s.to_db()));
+        }
+        if let Some(after) = q.after_seq {
+            sql.push_str(" AND seq > ?");
+            args.push(SqlValue::Integer(after));
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        args.push(SqlValue::Integer(q.limit.unwrap_or(1000) as i64));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(self.logged_event(r)?);
+        }
+        Ok(out)
+    }
+
+    /// The events of one row in the order that made it: server order first,
+    /// then this device's not-yet-ordered events in capture order.
+    pub fn history(&self, collection: &str, key: &Value) -> Result<Vec<LoggedEvent>> {
+        let Some(key) = Key::from_value(key) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE collection = ?1 AND key = ?2
+             ORDER BY global_seq IS NULL, global_seq, seq"
+        ))?;
+        let mut rows = stmt.query(params![collection, key.text()])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(self.logged_event(r)?);
+        }
+        Ok(out)
+    }
+
+    /// Rejected events the app has not cleared, oldest first.
+    pub fn rejections(&self) -> Result<Vec<Rejection>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT event_id, collection, kind, key, payload, timestamp, reject_code, reject_reason
+             FROM events WHERE status = 3 AND reject_cleared = 0 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let collection: String = r.get(1)?;
+            let key: String = r.get(3)?;
+            out.push(Rejection {
+                event_id: r.get::<_, IdText>(0)?.0,
+                key: self.key_value(&collection, &key),
+                collection_id: collection,
+                kind: r.get(2)?,
+                payload: serde_json::from_str(&r.get::<_, String>(4)?)?,
+                timestamp: r.get(5)?,
+                code: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                reason: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Hides a rejection from [`Store::rejections`] (the event stays in the
+    /// log). Returns whether there was such a rejection.
+    pub fn clear_rejection(&self, event_id: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE events SET reject_cleared = 1 WHERE event_id = ?1 AND status = 3 AND reject_cleared = 0")?
+            .execute([SqlId(event_id)])?;
+        Ok(n > 0)
+    }
+
+    /// Pending, rejected and total counts.
+    pub fn counts(&self) -> Result<LogCounts> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM events WHERE origin = 0 AND applied = 0 AND status IN (0, 1)),
+                    (SELECT count(*) FROM events WHERE status = 3 AND reject_cleared = 0),
+                    (SELECT max(seq) FROM events)",
+            )?
+            .query_row([], |r| {
+                Ok(LogCounts {
+                    pending: r.get::<_, i64>(0)? as u64,
+                    rejected: r.get::<_, i64>(1)? as u64,
+                    total: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                })
+            })?)
+    }
+
+    fn logged_event(&self, r: &SqlRow<'_>) -> Result<LoggedEvent> {
+        let collection: String = r.get(2)?;
+        let key: String = r.get(4)?;
+        Ok(LoggedEvent {
+            seq: r.get(0)?,
+            event_id: r.get::<_, IdText>(1)?.0,
+            key: self.key_value(&collection, &key),
+            collection_id: collection,
+            kind: r.get(3)?,
+            payload: serde_json::from_str(&r.get::<_, String>(5)?)?,
+            changes: r
+                .get::<_, Option<String>>(6)?
+                .map(|t| serde_json::from_str(&t))
+                .transpose()?,
+            timestamp: r.get(7)?,
+            origin: if r.get::<_, i64>(8)? == 0 {
+                Origin::Local
+            } else {
+                Origin::Remote
+            },
+            status: EventStatus::from_db(r.get(9)?),
+            global_seq: r.get::<_, Option<i64>>(10)?.map(|s| s as u64),
+            reject_code: r.get(11)?,
+            reject_reason: r.get(12)?,
+        })
+    }
+}

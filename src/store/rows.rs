@@ -1,0 +1,253 @@
+//! The row state of the keys one transaction touches: loaded once, changed in
+//! memory, written back once, and turned into the visible changes the JS side
+//! must apply.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::fold::{effect, merge, Effect, Row};
+use crate::model::{ChangeKind, VisibleChange};
+use crate::protocol::EventType;
+
+/// A row shared between the event that wrote it, the confirmed and the
+/// visible state, with its JSON text computed at most once. Most events
+/// replace a whole row, so the payload's text is written to the row table
+/// as is, without a second serialisation or copy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Doc(Rc<DocInner>);
+
+#[derive(Debug)]
+struct DocInner {
+    row: Row,
+    text: OnceCell<String>,
+}
+
+impl PartialEq for DocInner {
+    fn eq(&self, other: &Self) -> bool {
+        self.row == other.row
+    }
+}
+
+impl Doc {
+    pub fn new(row: Row) -> Doc {
+        Doc(Rc::new(DocInner {
+            row,
+            text: OnceCell::new(),
+        }))
+    }
+
+    /// A row whose JSON text is already known.
+    pub fn with_text(row: Row, text: String) -> Doc {
+        Doc(Rc::new(DocInner {
+            row,
+            text: OnceCell::from(text),
+        }))
+    }
+
+    pub fn parse(text: String) -> Result<Doc> {
+        Ok(Doc::with_text(serde_json::from_str(&text)?, text))
+    }
+
+    pub fn text(&self) -> Result<&str> {
+        if let Some(t) = self.0.text.get() {
+            return Ok(t);
+        }
+        let t = serde_json::to_string(&self.0.row)?;
+        Ok(self.0.text.get_or_init(|| t))
+    }
+
+    /// The row as an owned value, copying only when it is shared.
+    pub fn into_row(self) -> Row {
+        match Rc::try_unwrap(self.0) {
+            Ok(inner) => inner.row,
+            Err(shared) => shared.row.clone(),
+        }
+    }
+
+    fn same(a: &Doc, b: &Doc) -> bool {
+        Rc::ptr_eq(&a.0, &b.0) || a.0.row == b.0.row
+    }
+}
+
+/// [`crate::fold::apply`] over shared rows.
+pub(crate) fn apply(
+    base: Option<Doc>,
+    kind: EventType,
+    payload: &Doc,
+    changes: Option<&Row>,
+) -> Option<Doc> {
+    match effect(kind, base.is_some(), changes) {
+        Effect::Payload => Some(payload.clone()),
+        Effect::Merge(changes) => base.map(|b| {
+            let mut row = b.into_row();
+            merge(&mut row, changes);
+            Doc::new(row)
+        }),
+        Effect::Remove => None,
+    }
+}
+
+/// One key's state inside a transaction.
+#[derive(Debug, Default)]
+pub(crate) struct RowState {
+    /// The row as the server's order makes it.
+    pub confirmed: Option<Doc>,
+    /// The row the app sees.
+    pub visible: Option<Doc>,
+    /// True while pending local events are folded over `confirmed`.
+    pub overlay: bool,
+    /// The visible row when the transaction first touched the key.
+    before: Option<Doc>,
+    /// Whether the key has a row in the table.
+    stored: bool,
+}
+
+/// Touched keys, in first-touch order.
+#[derive(Default)]
+pub(crate) struct RowCache {
+    /// `collection \0 key` → position in `states`.
+    index: HashMap<String, usize>,
+    states: Vec<(String, String, RowState)>,
+    probe: String,
+}
+
+fn parse(text: Option<String>) -> Result<Option<Doc>> {
+    text.map(Doc::parse).transpose()
+}
+
+impl RowCache {
+    /// The state of a key, loaded from the table on first touch.
+    pub fn get(&mut self, conn: &Connection, collection: &str, key: &str) -> Result<&mut RowState> {
+        self.probe.clear();
+        self.probe.push_str(collection);
+        self.probe.push('\0');
+        self.probe.push_str(key);
+        if let Some(&i) = self.index.get(self.probe.as_str()) {
+            return Ok(&mut self.states[i].2);
+        }
+        let loaded = conn
+            .prepare_cached(
+                "SELECT confirmed, visible, overlay FROM rows WHERE collection = ?1 AND key = ?2",
+            )?
+            .query_row(params![collection, key], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .optional()?;
+        let state = match loaded {
+            None => RowState::default(),
+            Some((confirmed, visible, overlay)) => {
+                let confirmed = parse(confirmed)?;
+                let visible = if overlay {
+                    parse(visible)?
+                } else {
+                    confirmed.clone()
+                };
+                RowState {
+                    before: visible.clone(),
+                    confirmed,
+                    visible,
+                    overlay,
+                    stored: true,
+                }
+            }
+        };
+        self.index.insert(self.probe.clone(), self.states.len());
+        self.states
+            .push((collection.to_string(), key.to_string(), state));
+        Ok(&mut self.states.last_mut().expect("pushed above").2)
+    }
+
+    /// The touched keys' states, in first-touch order.
+    pub fn states_mut(&mut self) -> impl Iterator<Item = (&str, &str, &mut RowState)> {
+        self.states
+            .iter_mut()
+            .map(|(c, k, s)| (c.as_str(), k.as_str(), s))
+    }
+
+    /// Writes every touched key back and returns the visible changes, in
+    /// first-touch order. `key_value` maps a key's text to its typed value.
+    pub fn flush(
+        self,
+        conn: &Connection,
+        key_value: impl Fn(&str, &str) -> Value,
+    ) -> Result<Vec<VisibleChange>> {
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO rows (collection, key, confirmed, visible, overlay) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (collection, key) DO UPDATE SET
+               confirmed = excluded.confirmed, visible = excluded.visible, overlay = excluded.overlay",
+        )?;
+        let mut delete =
+            conn.prepare_cached("DELETE FROM rows WHERE collection = ?1 AND key = ?2")?;
+        let mut changes = Vec::new();
+        for (collection, key, state) in self.states {
+            if state.confirmed.is_none() && !state.overlay {
+                if state.stored {
+                    delete.execute(params![collection, key])?;
+                }
+            } else {
+                let confirmed = state.confirmed.as_ref().map(Doc::text).transpose()?;
+                let visible = match (&state.visible, state.overlay) {
+                    (Some(v), true) => Some(v.text()?),
+                    _ => None,
+                };
+                upsert.execute(params![collection, key, confirmed, visible, state.overlay])?;
+            }
+            let (kind, value) = match (state.before, state.visible) {
+                (None, Some(after)) => (ChangeKind::Insert, after),
+                (Some(before), None) => (ChangeKind::Delete, before),
+                (Some(before), Some(after)) if !Doc::same(&before, &after) => {
+                    (ChangeKind::Update, after)
+                }
+                _ => continue,
+            };
+            changes.push(VisibleChange {
+                key: key_value(&collection, &key),
+                collection,
+                kind,
+                value: Value::Object(value.into_row()),
+            });
+        }
+        Ok(changes)
+    }
+}
+
+/// The key's still-unapplied, unrejected local events, oldest first, folded
+/// over `confirmed`. Returns the visible row and whether any event was folded.
+pub(crate) fn rebase(
+    conn: &Connection,
+    collection: &str,
+    key: &str,
+    confirmed: &Option<Doc>,
+) -> Result<(Option<Doc>, bool)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, payload, changes FROM events INDEXED BY events_row
+         WHERE collection = ?1 AND key = ?2 AND origin = 0 AND applied = 0 AND status != 3
+         ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![collection, key])?;
+    let mut visible = confirmed.clone();
+    let mut folded = false;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let Some(kind) = EventType::parse(&kind) else {
+            continue;
+        };
+        let payload = Doc::parse(r.get(1)?)?;
+        let changes: Option<Row> = r
+            .get::<_, Option<String>>(2)?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?;
+        visible = apply(visible, kind, &payload, changes.as_ref());
+        folded = true;
+    }
+    Ok((visible, folded))
+}

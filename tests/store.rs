@@ -1,0 +1,276 @@
+//! The store on its own: capture, reopen, invalid input, a full disk.
+
+mod common;
+
+use common::muts::{delete, insert, update};
+use common::{block_on, memory_store, FakeServer, RecordingTimer};
+use eventsourced_db::env::SystemEnvironment;
+use eventsourced_db::model::{ChangeKind, EventQuery, EventStatus, Mutation, Origin};
+use eventsourced_db::protocol::EventType;
+use eventsourced_db::{sync, Error, Journal, Store, StoreConfig, SyncOptions};
+use serde_json::json;
+
+fn file_store(path: &std::path::Path) -> Store {
+    Store::open(
+        path.to_str().unwrap(),
+        StoreConfig::default(),
+        Box::new(SystemEnvironment),
+    )
+    .unwrap()
+}
+
+#[test]
+fn capture_appends_pending_events_and_returns_net_visible_changes() {
+    let store = memory_store();
+    let row = json!({"id": "t1", "title": "Buy milk", "done": false});
+    let done = json!({"id": "t1", "title": "Buy milk", "done": true});
+    // Insert then update of one key in one batch: one net change, the final row.
+    let changes = store
+        .capture(vec![
+            insert("todos", row.clone()),
+            update("todos", &row, done.clone()),
+        ])
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].kind, ChangeKind::Insert);
+    assert_eq!(changes[0].value, done);
+    assert_eq!(changes[0].key, json!("t1"));
+
+    let events = store.events(&EventQuery::default()).unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(events
+        .iter()
+        .all(|e| e.status == EventStatus::Pending && e.origin == Origin::Local));
+    assert_eq!(events[0].kind, "insert");
+    assert_eq!(events[1].kind, "update");
+    assert_eq!(events[1].changes, Some(json!({"done": true})));
+    assert_eq!(events[1].payload, done);
+    // UUIDv7, time-ordered.
+    assert_eq!(
+        uuid::Uuid::parse_str(&events[0].event_id)
+            .unwrap()
+            .get_version_num(),
+        7
+    );
+
+    let changes = store.capture(vec![delete("todos", &done)]).unwrap();
+    assert_eq!(changes[0].kind, ChangeKind::Delete);
+    assert_eq!(
+        changes[0].value, done,
+        "a delete carries the row it removed"
+    );
+    assert!(store.visible_rows("todos").unwrap().is_empty());
+    let events = store.events(&EventQuery::default()).unwrap();
+    assert_eq!(
+        events[2].payload, done,
+        "a delete's payload is the row before it"
+    );
+    assert_eq!(store.counts().unwrap().pending, 3);
+}
+
+#[test]
+fn a_batch_over_two_collections_is_one_transaction() {
+    let store = memory_store();
+    let good = insert("projects", json!({"id": "p1", "name": "Home"}));
+    let mut bad = insert("todos", json!({"id": "t1"}));
+    bad.key = json!({"not": "a key"});
+    let err = store.capture(vec![good.clone(), bad]).unwrap_err();
+    assert_eq!(err.code(), "INVALID_MUTATION");
+    assert!(err.to_string().contains("todos"), "{err}");
+    assert_eq!(
+        store.counts().unwrap().total,
+        0,
+        "nothing of the failed batch is kept"
+    );
+    assert!(store.visible_rows("projects").unwrap().is_empty());
+
+    let todo = insert("todos", json!({"id": "t1", "projectId": "p1"}));
+    let changes = store.capture(vec![good, todo]).unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(store.visible_rows("projects").unwrap().len(), 1);
+    assert_eq!(store.visible_rows("todos").unwrap().len(), 1);
+}
+
+#[test]
+fn invalid_mutations_get_typed_errors() {
+    let store = memory_store();
+    let mut no_row = insert("todos", json!({"id": "x"}));
+    no_row.modified = None;
+    let mut array_row = insert("todos", json!({"id": "x"}));
+    array_row.modified = Some(json!([1, 2]));
+    let empty_collection = insert("", json!({"id": "x"}));
+    for m in [no_row, array_row, empty_collection] {
+        let e = store.capture(vec![m]).unwrap_err();
+        assert!(matches!(e, Error::InvalidMutation { .. }), "{e:?}");
+    }
+    assert_eq!(store.counts().unwrap().total, 0);
+}
+
+#[test]
+fn reopening_a_file_database_keeps_events_statuses_state_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sqlite");
+    let server = FakeServer::new();
+    server.reject_poison_per_event.set(true);
+    let (client_id, cursor);
+    {
+        let store = file_store(&path);
+        let a = json!({"id": "a", "title": "synced"});
+        store
+            .capture(vec![
+                insert("todos", a.clone()),
+                insert("todos", json!({"id": "p", "poison": true})),
+            ])
+            .unwrap();
+        let r = block_on(sync(
+            &store,
+            &server,
+            &RecordingTimer::default(),
+            &SyncOptions::default(),
+            &mut (),
+        ));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        store
+            .capture(vec![update(
+                "todos",
+                &a,
+                json!({"id": "a", "title": "edited offline"}),
+            )])
+            .unwrap();
+        client_id = store.client_id().to_string();
+        cursor = store.cursor().unwrap();
+        store.close().unwrap();
+    }
+    let store = file_store(&path);
+    assert_eq!(store.client_id(), client_id);
+    assert_eq!(store.cursor().unwrap(), cursor);
+    assert_eq!(cursor, "1");
+    let events = store.events(&EventQuery::default()).unwrap();
+    let statuses: Vec<_> = events.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            EventStatus::Confirmed,
+            EventStatus::Rejected,
+            EventStatus::Pending
+        ]
+    );
+    assert_eq!(events[0].global_seq, Some(1));
+    assert_eq!(
+        events[1].reject_reason.as_deref(),
+        Some("poison is not allowed")
+    );
+    let rows = store.visible_rows("todos").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].value["title"], "edited offline");
+    assert_eq!(store.rejections().unwrap().len(), 1);
+    // And the pending event still goes out after the reopen.
+    let r = block_on(sync(
+        &store,
+        &server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut (),
+    ));
+    assert_eq!(r.pushed, 1);
+    assert_eq!(store.counts().unwrap().pending, 0);
+}
+
+#[test]
+fn a_full_disk_fails_the_write_with_its_code_and_keeps_earlier_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let config = StoreConfig {
+        journal: Journal::Wal,
+        ..StoreConfig::default()
+    };
+    let store = Store::from_connection(conn, config, Box::new(SystemEnvironment)).unwrap();
+    store
+        .capture(vec![insert(
+            "todos",
+            json!({"id": "kept", "title": "small"}),
+        )])
+        .unwrap();
+    drop(store);
+    // Emulate a full device: the database may not grow past its current size + a little.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let size: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    conn.query_row(&format!("PRAGMA max_page_count = {}", size + 2), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    let store =
+        Store::from_connection(conn, StoreConfig::default(), Box::new(SystemEnvironment)).unwrap();
+    let big = "x".repeat(64 * 1024);
+    let err = store
+        .capture(vec![
+            insert("todos", json!({"id": "big1", "blob": big})),
+            insert("todos", json!({"id": "big2", "blob": big})),
+        ])
+        .unwrap_err();
+    assert_eq!(err.code(), "STORAGE_FULL", "{err}");
+    let rows = store.visible_rows("todos").unwrap();
+    assert_eq!(rows.len(), 1, "the failed batch left nothing behind");
+    assert_eq!(rows[0].key, json!("kept"));
+    assert_eq!(store.counts().unwrap().total, 1);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.sqlite");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    let err = Store::open(
+        path.to_str().unwrap(),
+        StoreConfig::default(),
+        Box::new(SystemEnvironment),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "SCHEMA_TOO_NEW");
+}
+
+#[test]
+fn history_lists_a_rows_events_in_effective_order() {
+    let store = memory_store();
+    let a = json!({"id": 7, "n": 1});
+    let b = json!({"id": 7, "n": 2});
+    store
+        .capture(vec![
+            insert("items", a.clone()),
+            update("items", &a, b.clone()),
+            delete("items", &b),
+        ])
+        .unwrap();
+    store
+        .capture(vec![insert("items", json!({"id": 8}))])
+        .unwrap();
+    let h = store.history("items", &json!(7)).unwrap();
+    let kinds: Vec<_> = h.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["insert", "update", "delete"]);
+    assert!(
+        h.iter().all(|e| e.key == json!(7)),
+        "numeric keys stay numeric"
+    );
+    assert_eq!(
+        store.history("items", &json!("7")).unwrap().len(),
+        3,
+        "a stringified key names the same row"
+    );
+    let only: Vec<Mutation> = vec![];
+    assert!(store.capture(only).unwrap().is_empty());
+    let q = EventQuery {
+        collection: Some("items".into()),
+        key: Some(json!(8)),
+        ..Default::default()
+    };
+    assert_eq!(store.events(&q).unwrap().len(), 1);
+    assert_eq!(
+        store.events(&q).unwrap()[0].kind,
+        EventType::Insert.as_str()
+    );
+}

@@ -1,0 +1,681 @@
+//! The sync engine against an in-process server: convergence, rebase, lost
+//! responses, poison events, retries, malformed answers.
+
+mod common;
+
+use common::muts::{insert, update, update_whole};
+use common::{block_on, memory_store, FakeServer, Fault, RecordingTimer};
+use eventsourced_db::env::SystemEnvironment;
+use eventsourced_db::model::{EventQuery, EventStatus, Rejection, VisibleChange};
+use eventsourced_db::protocol::{Event, EventType, Key, PulledEvent};
+use eventsourced_db::{
+    sync, CollectionDef, KeyKind, Store, StoreConfig, SyncObserver, SyncOptions, SyncResult,
+};
+use serde_json::{json, Value};
+
+fn run(store: &Store, server: &FakeServer) -> SyncResult {
+    block_on(sync(
+        store,
+        server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut (),
+    ))
+}
+
+fn rows(store: &Store, collection: &str) -> Vec<(String, Value)> {
+    let mut v: Vec<_> = store
+        .visible_rows(collection)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.to_string(), r.value))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn pull_only(store: &Store, server: &FakeServer) {
+    let page = block_on(eventsourced_db::sync::Transport::pull(
+        server,
+        &store.cursor().unwrap(),
+        1000,
+    ))
+    .unwrap();
+    store.apply_pull(page).unwrap();
+}
+
+#[derive(Default)]
+struct Recorder {
+    changes: Vec<VisibleChange>,
+    rejections: Vec<Rejection>,
+}
+
+impl SyncObserver for Recorder {
+    fn on_changes(&mut self, c: &[VisibleChange]) {
+        self.changes.extend_from_slice(c);
+    }
+    fn on_rejections(&mut self, r: &[Rejection]) {
+        self.rejections.extend_from_slice(r);
+    }
+}
+
+#[test]
+fn multi_device_scenario_of_the_reference_readme_converges_in_server_order() {
+    let server = FakeServer::new();
+    let phone = memory_store();
+    let laptop = memory_store();
+
+    // Phone, offline: insert and update.
+    let milk = json!({"id": "milk", "title": "Buy milk", "status": "pending"});
+    phone.capture(vec![insert("todos", milk.clone())]).unwrap();
+    phone
+        .capture(vec![update(
+            "todos",
+            &milk,
+            json!({"id": "milk", "title": "Buy milk", "status": "complete"}),
+        )])
+        .unwrap();
+    // Laptop, online: insert and sync → globalSeq 1.
+    laptop
+        .capture(vec![insert(
+            "todos",
+            json!({"id": "dentist", "title": "Call dentist", "status": "pending"}),
+        )])
+        .unwrap();
+    let r = run(&laptop, &server);
+    assert_eq!((r.pushed, r.pulled), (1, 1));
+
+    // Phone comes online: push 1,2 → 2,3; pull 1..3.
+    let mut rec = Recorder::default();
+    let r = block_on(sync(
+        &phone,
+        &server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut rec,
+    ));
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.pushed, r.pulled), (2, 3));
+    assert_eq!(
+        rec.changes.len(),
+        1,
+        "only the laptop's row is new to the phone: {:?}",
+        rec.changes
+    );
+    assert_eq!(rec.changes[0].key, json!("dentist"));
+
+    run(&laptop, &server);
+    assert_eq!(rows(&phone, "todos"), rows(&laptop, "todos"));
+    assert_eq!(rows(&phone, "todos").len(), 2);
+    assert_eq!(rows(&laptop, "todos")[1].1["status"], "complete");
+
+    // Both logs hold the same events in server order, all confirmed.
+    let order = |s: &Store| {
+        let mut e = s.events(&EventQuery::default()).unwrap();
+        assert!(e.iter().all(|e| e.status == EventStatus::Confirmed));
+        e.sort_by_key(|e| e.global_seq);
+        e.into_iter()
+            .map(|e| (e.global_seq.unwrap(), e.event_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(&phone), order(&laptop));
+    assert_eq!(
+        order(&phone).iter().map(|p| p.0).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(phone.counts().unwrap().pending, 0);
+}
+
+#[test]
+fn a_remote_update_does_not_erase_a_pending_local_one_and_server_order_wins_after() {
+    let server = FakeServer::new();
+    let a = memory_store();
+    let b = memory_store();
+    let v0 = json!({"id": "r", "title": "v0"});
+    a.capture(vec![insert("todos", v0.clone())]).unwrap();
+    run(&a, &server);
+    run(&b, &server);
+
+    // A edits offline; B edits the same field and syncs first.
+    a.capture(vec![update(
+        "todos",
+        &v0,
+        json!({"id": "r", "title": "from A"}),
+    )])
+    .unwrap();
+    b.capture(vec![update(
+        "todos",
+        &v0,
+        json!({"id": "r", "title": "from B"}),
+    )])
+    .unwrap();
+    run(&b, &server);
+
+    // A pulls B's update without pushing: its own pending edit still shows.
+    pull_only(&a, &server);
+    assert_eq!(rows(&a, "todos")[0].1["title"], "from A");
+    assert_eq!(a.counts().unwrap().pending, 1);
+
+    // A syncs: its edit is ordered after B's, so it wins everywhere.
+    run(&a, &server);
+    run(&b, &server);
+    assert_eq!(rows(&a, "todos")[0].1["title"], "from A");
+    assert_eq!(rows(&a, "todos"), rows(&b, "todos"));
+
+    // Rebase keeps B's later edit when A's pending one is on another key.
+    b.capture(vec![update(
+        "todos",
+        &json!({"id": "r", "title": "from A"}),
+        json!({"id": "r", "title": "B again"}),
+    )])
+    .unwrap();
+    a.capture(vec![insert("todos", json!({"id": "other"}))])
+        .unwrap();
+    run(&b, &server);
+    pull_only(&a, &server);
+    assert_eq!(rows(&a, "todos")[1].1["title"], "B again");
+}
+
+#[test]
+fn edits_of_different_fields_both_survive_with_changes_and_the_later_wins_without() {
+    for with_changes in [true, false] {
+        let server = FakeServer::new();
+        let a = memory_store();
+        let b = memory_store();
+        let v0 = json!({"id": "r", "title": "t", "done": false});
+        a.capture(vec![insert("todos", v0.clone())]).unwrap();
+        run(&a, &server);
+        run(&b, &server);
+        let a_edit = json!({"id": "r", "title": "renamed", "done": false});
+        let b_edit = json!({"id": "r", "title": "t", "done": true});
+        let (ma, mb) = if with_changes {
+            (update("todos", &v0, a_edit), update("todos", &v0, b_edit))
+        } else {
+            (
+                update_whole("todos", &v0, a_edit),
+                update_whole("todos", &v0, b_edit),
+            )
+        };
+        a.capture(vec![ma]).unwrap();
+        b.capture(vec![mb]).unwrap();
+        run(&a, &server); // A is ordered first
+        run(&b, &server); // then B
+        run(&a, &server);
+        let expected = if with_changes {
+            json!({"id": "r", "title": "renamed", "done": true})
+        } else {
+            json!({"id": "r", "title": "t", "done": true}) // B's whole row, later in server order
+        };
+        assert_eq!(
+            rows(&a, "todos")[0].1,
+            expected,
+            "with_changes={with_changes}"
+        );
+        assert_eq!(
+            rows(&b, "todos")[0].1,
+            expected,
+            "with_changes={with_changes}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_push_response_duplicates_nothing_and_settles_on_pull() {
+    for confirm_duplicates in [false, true] {
+        let server = FakeServer::new();
+        server.confirm_duplicates.set(confirm_duplicates);
+        let store = memory_store();
+        for i in 0..10 {
+            store
+                .capture(vec![insert("todos", json!({"id": format!("t{i}")}))])
+                .unwrap();
+        }
+        server.faults.borrow_mut().push_back(Fault::LoseResponse);
+        let timer = RecordingTimer::default();
+        let r = block_on(sync(
+            &store,
+            &server,
+            &timer,
+            &SyncOptions::default(),
+            &mut (),
+        ));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(
+            timer.delays.borrow().len(),
+            1,
+            "one retry after the lost response"
+        );
+        assert_eq!(
+            server.log.borrow().len(),
+            10,
+            "the server stored each event once"
+        );
+        assert_eq!(r.pushed, 10);
+        let events = store.events(&EventQuery::default()).unwrap();
+        assert!(
+            events.iter().all(|e| e.status == EventStatus::Confirmed),
+            "confirm_duplicates={confirm_duplicates}"
+        );
+        let mut seqs: Vec<_> = events.iter().map(|e| e.global_seq.unwrap()).collect();
+        seqs.sort();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(rows(&store, "todos").len(), 10, "no row applied twice");
+        // Nothing is pushed again.
+        let before = server.push_requests.get();
+        run(&store, &server);
+        assert_eq!(server.push_requests.get(), before);
+    }
+}
+
+#[test]
+fn events_left_out_of_confirmed_are_sent_once_and_settled_by_pull() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    let ev = {
+        store
+            .capture(vec![insert("todos", json!({"id": "x"}))])
+            .unwrap();
+        store.pending_batch(10).unwrap()
+    };
+    // The server got it before (say from a previous, interrupted session).
+    server.inject(&ev);
+    let out = store
+        .settle_push(&ev, &eventsourced_db::protocol::PushResponse::default())
+        .unwrap();
+    assert_eq!(out.sent, 1);
+    assert!(
+        store.pending_batch(10).unwrap().is_empty(),
+        "a sent event is not pushed again"
+    );
+    assert_eq!(
+        store.counts().unwrap().pending,
+        1,
+        "but it still counts as not settled"
+    );
+    run(&store, &server);
+    let e = &store.events(&EventQuery::default()).unwrap()[0];
+    assert_eq!((e.status, e.global_seq), (EventStatus::Confirmed, Some(1)));
+    assert_eq!(store.counts().unwrap().pending, 0);
+}
+
+#[test]
+fn one_poison_event_in_a_batch_of_100_is_isolated_and_rolled_back() {
+    for per_event in [false, true] {
+        let server = FakeServer::new();
+        server.refuse_poison_batches.set(!per_event);
+        server.reject_poison_per_event.set(per_event);
+        let store = memory_store();
+        let mut muts = Vec::new();
+        for i in 0..100 {
+            let mut row = json!({"id": format!("t{i:03}"), "title": "ok"});
+            if i == 37 {
+                row["poison"] = json!(true);
+            }
+            muts.push(insert("todos", row));
+        }
+        store.capture(muts).unwrap();
+        let mut rec = Recorder::default();
+        let r = block_on(sync(
+            &store,
+            &server,
+            &RecordingTimer::default(),
+            &SyncOptions::default(),
+            &mut rec,
+        ));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!((r.pushed, r.rejected), (99, 1), "per_event={per_event}");
+        assert_eq!(server.log.borrow().len(), 99);
+        let events = store.events(&EventQuery::default()).unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.status == EventStatus::Confirmed)
+                .count(),
+            99
+        );
+        let rejected: Vec<_> = events
+            .iter()
+            .filter(|e| e.status == EventStatus::Rejected)
+            .collect();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].key, json!("t037"));
+        assert!(rejected[0]
+            .reject_reason
+            .as_deref()
+            .unwrap()
+            .contains("poison"));
+        assert_eq!(rejected[0].reject_code.as_deref(), Some("validation"));
+        // Its effect is rolled back and the app was told.
+        assert_eq!(rows(&store, "todos").len(), 99);
+        assert!(rows(&store, "todos").iter().all(|(k, _)| k != "\"t037\""));
+        assert_eq!(rec.rejections.len(), 1);
+        assert!(rec.changes.iter().any(
+            |c| c.key == json!("t037") && c.kind == eventsourced_db::model::ChangeKind::Delete
+        ));
+        let listed = store.rejections().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(store.clear_rejection(&listed[0].event_id).unwrap());
+        assert!(store.rejections().unwrap().is_empty());
+        assert!(!store.clear_rejection(&listed[0].event_id).unwrap());
+    }
+}
+
+#[test]
+fn a_rejected_update_rolls_back_to_the_confirmed_row() {
+    let server = FakeServer::new();
+    server.reject_poison_per_event.set(true);
+    let store = memory_store();
+    let v0 = json!({"id": "r", "title": "fine"});
+    store.capture(vec![insert("todos", v0.clone())]).unwrap();
+    run(&store, &server);
+    store
+        .capture(vec![update(
+            "todos",
+            &v0,
+            json!({"id": "r", "title": "fine", "poison": true}),
+        )])
+        .unwrap();
+    assert_eq!(rows(&store, "todos")[0].1["poison"], true);
+    let mut rec = Recorder::default();
+    block_on(sync(
+        &store,
+        &server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut rec,
+    ));
+    assert_eq!(rows(&store, "todos")[0].1, v0);
+    assert_eq!(rec.changes.len(), 1);
+    assert_eq!(rec.changes[0].value, v0);
+}
+
+#[test]
+fn a_pulled_key_that_came_back_as_a_string_lands_on_the_numeric_row() {
+    let server = FakeServer::new(); // stores keys as text
+    let numbers = StoreConfig {
+        collections: vec![CollectionDef {
+            name: "items".into(),
+            key_kind: KeyKind::Number,
+        }],
+        ..Default::default()
+    };
+    let a = memory_store();
+    let b = Store::open_in_memory(numbers, Box::new(SystemEnvironment)).unwrap();
+    let v = json!({"id": 5, "name": "five"});
+    a.capture(vec![insert("items", v.clone())]).unwrap();
+    run(&a, &server);
+    assert_eq!(
+        server.log.borrow()[0].key,
+        json!("5"),
+        "the server stringified the key"
+    );
+    // The author's own row is settled, not duplicated under "5".
+    let ra = a.visible_rows("items").unwrap();
+    assert_eq!(ra.len(), 1);
+    assert_eq!(ra[0].key, json!(5));
+
+    let mut rec = Recorder::default();
+    block_on(sync(
+        &b,
+        &server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut rec,
+    ));
+    let rb = b.visible_rows("items").unwrap();
+    assert_eq!(rb.len(), 1);
+    assert_eq!(
+        rb[0].key,
+        json!(5),
+        "declared numeric keys map back to numbers"
+    );
+    assert_eq!(rec.changes[0].key, json!(5));
+
+    // A remote update with a string key changes the row captured with a number.
+    b.capture(vec![update("items", &v, json!({"id": 5, "name": "FIVE"}))])
+        .unwrap();
+    run(&b, &server);
+    run(&a, &server);
+    let ra = a.visible_rows("items").unwrap();
+    assert_eq!(ra.len(), 1);
+    assert_eq!(ra[0].value["name"], "FIVE");
+}
+
+#[test]
+fn events_of_unknown_types_and_collections_are_kept_reported_and_do_not_stop_sync() {
+    let server = FakeServer::new();
+    let config = StoreConfig {
+        collections: vec![CollectionDef {
+            name: "todos".into(),
+            key_kind: KeyKind::String,
+        }],
+        ..Default::default()
+    };
+    let store = Store::open_in_memory(config, Box::new(SystemEnvironment)).unwrap();
+    let ev = |id: &str, coll: &str| Event {
+        event_id: id.into(),
+        collection_id: coll.into(),
+        kind: EventType::Insert,
+        key: Key::String(id.into()),
+        payload: json!({"id": id}).as_object().unwrap().clone(),
+        timestamp: 1,
+        changes: None,
+        client_id: None,
+        schema_version: None,
+    };
+    server.inject(&[ev("00000000-0000-7000-8000-000000000001", "todos")]);
+    server.inject(&[ev("00000000-0000-7000-8000-000000000002", "notes")]);
+    server.log.borrow_mut().push(PulledEvent {
+        kind: "upsert".into(),
+        ..PulledEvent::from_event(&ev("00000000-0000-7000-8000-000000000003", "todos"), 3)
+    });
+    server.inject(&[ev("00000000-0000-7000-8000-000000000004", "todos")]);
+    let r = run(&store, &server);
+    assert_eq!(r.pulled, 4);
+    let codes: Vec<_> = r.errors.iter().map(|e| e.code()).collect();
+    assert_eq!(
+        codes,
+        ["UNRECOGNIZED_EVENT", "UNRECOGNIZED_EVENT"],
+        "{:?}",
+        r.errors
+    );
+    assert!(r.errors[1].to_string().contains("upsert"));
+    assert_eq!(
+        store.visible_rows("todos").unwrap().len(),
+        2,
+        "events after the unknown one applied"
+    );
+    assert_eq!(
+        store.visible_rows("notes").unwrap().len(),
+        1,
+        "undeclared collections are kept"
+    );
+    assert_eq!(
+        store.events(&EventQuery::default()).unwrap().len(),
+        4,
+        "all kept in the log"
+    );
+    assert_eq!(store.cursor().unwrap(), "4");
+}
+
+#[test]
+fn a_malformed_pull_changes_nothing_and_reports_a_typed_error() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    let other = memory_store();
+    other
+        .capture(vec![insert("todos", json!({"id": "x"}))])
+        .unwrap();
+    run(&other, &server);
+    server.pull_faults.borrow_mut().push_back(Fault::Malformed);
+    let r = run(&store, &server);
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].code(), "MALFORMED_RESPONSE");
+    assert_eq!(store.cursor().unwrap(), "0");
+    assert!(store.visible_rows("todos").unwrap().is_empty());
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty());
+    assert_eq!(store.visible_rows("todos").unwrap().len(), 1);
+}
+
+#[test]
+fn a_malformed_push_answer_keeps_events_pending_and_the_retry_duplicates_nothing() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    store
+        .capture(vec![insert("todos", json!({"id": "x"}))])
+        .unwrap();
+    server.faults.borrow_mut().push_back(Fault::Malformed);
+    let r = run(&store, &server);
+    assert_eq!(r.errors[0].code(), "MALFORMED_RESPONSE");
+    assert_eq!(store.counts().unwrap().pending, 1);
+    run(&store, &server);
+    assert_eq!(store.counts().unwrap().pending, 0);
+    assert_eq!(server.log.borrow().len(), 1);
+}
+
+#[test]
+fn transient_failures_back_off_honour_retry_after_and_lose_nothing() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    store
+        .capture(vec![insert("todos", json!({"id": "x"}))])
+        .unwrap();
+    server.faults.borrow_mut().extend([
+        Fault::Transient(503, Some(2_000)),
+        Fault::Transient(429, None),
+    ]);
+    let timer = RecordingTimer::default();
+    let r = block_on(sync(
+        &store,
+        &server,
+        &timer,
+        &SyncOptions::default(),
+        &mut (),
+    ));
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let delays = timer.delays.borrow().clone();
+    assert_eq!(delays[0], 2_000, "Retry-After is honoured");
+    assert!(
+        (500..=1_000).contains(&delays[1]),
+        "second backoff is 1 s with equal jitter: {delays:?}"
+    );
+    assert_eq!(server.log.borrow().len(), 1);
+
+    // Exhausted retries: a typed NETWORK error, the event stays pending, pull is skipped.
+    store
+        .capture(vec![insert("todos", json!({"id": "y"}))])
+        .unwrap();
+    server
+        .faults
+        .borrow_mut()
+        .extend((0..4).map(|_| Fault::Transient(502, None)));
+    let pulls = server.pull_requests.get();
+    let timer = RecordingTimer::default();
+    let r = block_on(sync(
+        &store,
+        &server,
+        &timer,
+        &SyncOptions::default(),
+        &mut (),
+    ));
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].code(), "NETWORK");
+    assert_eq!(timer.delays.borrow().len(), 3);
+    let d = timer.delays.borrow().clone();
+    assert!(
+        d[0] <= 500 && d[1] <= 1_000 && d[2] <= 2_000 && d[2] >= 1_000,
+        "exponential: {d:?}"
+    );
+    assert_eq!(server.pull_requests.get(), pulls);
+    assert_eq!(store.counts().unwrap().pending, 1);
+    run(&store, &server);
+    assert_eq!(store.counts().unwrap().pending, 0);
+    assert_eq!(server.log.borrow().len(), 2);
+}
+
+#[test]
+fn unauthorized_keeps_events_pending_instead_of_rejecting_them() {
+    struct Denied;
+    impl eventsourced_db::sync::Transport for Denied {
+        async fn push(
+            &self,
+            _: &[Event],
+        ) -> Result<eventsourced_db::protocol::PushResponse, eventsourced_db::sync::TransportError>
+        {
+            Err(eventsourced_db::sync::TransportError::from_status(
+                401,
+                None,
+                r#"{"error":{"code":"unauthorized","message":"bad token"}}"#,
+            ))
+        }
+        async fn pull(
+            &self,
+            _: &str,
+            _: usize,
+        ) -> Result<eventsourced_db::protocol::PullResponse, eventsourced_db::sync::TransportError>
+        {
+            Err(eventsourced_db::sync::TransportError::from_status(
+                401, None, "",
+            ))
+        }
+    }
+    let store = memory_store();
+    store
+        .capture(vec![
+            insert("todos", json!({"id": "x"})),
+            insert("todos", json!({"id": "y"})),
+        ])
+        .unwrap();
+    let r = block_on(sync(
+        &store,
+        &Denied,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut (),
+    ));
+    assert_eq!(
+        r.errors.iter().map(|e| e.code()).collect::<Vec<_>>(),
+        ["UNAUTHORIZED", "UNAUTHORIZED"]
+    );
+    assert_eq!(store.counts().unwrap().pending, 2);
+    assert!(store.rejections().unwrap().is_empty());
+}
+
+#[test]
+fn pull_pages_until_has_more_is_false_and_batches_stay_within_500() {
+    let server = FakeServer::new();
+    server.page_limit.set(300);
+    let writer = memory_store();
+    let muts: Vec<_> = (0..1_234)
+        .map(|i| insert("todos", json!({"id": i})))
+        .collect();
+    writer.capture(muts).unwrap();
+    let r = run(&writer, &server);
+    assert_eq!(r.pushed, 1_234);
+    assert_eq!(server.push_requests.get(), 3, "500 + 500 + 234");
+    let reader = memory_store();
+    let r = run(&reader, &server);
+    assert_eq!(r.pulled, 1_234);
+    assert_eq!(reader.visible_rows("todos").unwrap().len(), 1_234);
+    assert_eq!(reader.cursor().unwrap(), "1234");
+}
+
+#[test]
+fn captures_during_a_sync_round_are_kept_pending_for_the_next() {
+    // The engine holds only `&Store`; a capture between its steps must be safe.
+    let server = FakeServer::new();
+    let store = memory_store();
+    store
+        .capture(vec![insert("todos", json!({"id": "a"}))])
+        .unwrap();
+    let batch = store.pending_batch(500).unwrap();
+    store
+        .capture(vec![insert("todos", json!({"id": "b"}))])
+        .unwrap();
+    let resp = block_on(eventsourced_db::sync::Transport::push(&server, &batch)).unwrap();
+    store.settle_push(&batch, &resp).unwrap();
+    let pending = store.pending_batch(500).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].key, Key::String("b".into()));
+}
