@@ -15,7 +15,7 @@ const BATCH: usize = 1_000;
 const RUNS: usize = 3;
 
 fn row(i: usize) -> serde_json::Value {
-    json!({"id": format!("todo-{i:06}"), "title": format!("Task number {i}"), "done": i % 3 == 0,
+    json!({"id": format!("todo-{i:06}"), "title": format!("Task number {i}"), "done": i.is_multiple_of(3),
            "projectId": format!("p{}", i % 50), "createdAt": 1_714_490_000_000u64 + i as u64})
 }
 
