@@ -679,3 +679,121 @@ fn captures_during_a_sync_round_are_kept_pending_for_the_next() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].key, Key::String("b".into()));
 }
+
+#[test]
+fn an_undeclared_collection_learns_numeric_keys_from_local_captures_not_from_stringified_pulls() {
+    let server = FakeServer::new(); // stringifies keys
+    let a = memory_store();
+    let b = memory_store(); // declares nothing
+    a.capture(vec![insert("items", json!({"id": 9, "n": 1}))])
+        .unwrap();
+    run(&a, &server);
+    run(&b, &server);
+    assert_eq!(
+        b.visible_rows("items").unwrap()[0].key,
+        json!("9"),
+        "unknown kind: the key as the server sent it"
+    );
+    // B's first own capture shows the kind; the same row, now with its numeric key.
+    b.capture(vec![update(
+        "items",
+        &json!({"id": 9, "n": 1}),
+        json!({"id": 9, "n": 2}),
+    )])
+    .unwrap();
+    let rows = b.visible_rows("items").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].key, json!(9));
+    assert_eq!(rows[0].value["n"], 2);
+}
+
+#[test]
+fn non_uuid_event_ids_from_a_server_are_kept_verbatim() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    let mut e = PulledEvent::from_event(
+        &Event {
+            event_id: "srv-42".into(),
+            collection_id: "todos".into(),
+            kind: EventType::Insert,
+            key: Key::String("k".into()),
+            payload: json!({"id": "k"}).as_object().unwrap().clone(),
+            timestamp: 1,
+            changes: None,
+            client_id: None,
+            schema_version: None,
+        },
+        1,
+    );
+    e.cursor = None;
+    server.log.borrow_mut().push(e);
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(
+        store.events(&EventQuery::default()).unwrap()[0].event_id,
+        "srv-42"
+    );
+    // Pulling the same page again (a server that repeats itself) applies nothing twice.
+    let page = block_on(eventsourced_db::sync::Transport::pull(&server, "0", 10)).unwrap();
+    let out = store.apply_pull(page).unwrap();
+    assert_eq!((out.applied, out.changes.len()), (0, 0));
+}
+
+#[test]
+fn a_compacted_server_log_rebuilds_from_the_snapshot_and_keeps_pending_events() {
+    let server = FakeServer::new();
+    let writer = memory_store();
+    let v = |i: i32, t: &str| json!({"id": format!("r{i}"), "title": t});
+    writer
+        .capture((0..5).map(|i| insert("todos", v(i, "first"))).collect())
+        .unwrap();
+    run(&writer, &server);
+    let late = memory_store();
+    run(&late, &server); // late has r0..r4 at cursor 5
+    late.capture(vec![update(
+        "todos",
+        &v(1, "first"),
+        v(1, "late's pending edit"),
+    )])
+    .unwrap();
+
+    // Meanwhile r0 is deleted and r2 edited, then the server compacts past late's cursor.
+    writer
+        .capture(vec![common::muts::delete("todos", &v(0, "first"))])
+        .unwrap();
+    writer
+        .capture(vec![update("todos", &v(2, "first"), v(2, "edited"))])
+        .unwrap();
+    run(&writer, &server);
+    server.compacted_below.set(7);
+
+    let mut rec = Recorder::default();
+    // The push goes through; the pull gets 410 Gone and falls back to the snapshot.
+    let r = block_on(sync(
+        &late,
+        &server,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut rec,
+    ));
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let rows = rows(&late, "todos");
+    let titles: Vec<_> = rows
+        .iter()
+        .map(|(_, v)| v["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        titles,
+        ["late's pending edit", "edited", "first", "first"],
+        "{rows:?}"
+    );
+    assert!(rec
+        .changes
+        .iter()
+        .any(|c| c.key == json!("r0") && c.kind == eventsourced_db::model::ChangeKind::Delete));
+    assert_eq!(rows, {
+        run(&writer, &server);
+        self::rows(&writer, "todos")
+    });
+    assert_eq!(late.counts().unwrap().pending, 0);
+}

@@ -129,7 +129,10 @@ impl Store {
                         reason: format!("collection '{}' is not declared", e.collection_id),
                     });
                 }
-                self.learn_key_kind(&e.collection_id, &e.key)?;
+                // Servers may stringify keys: only a number proves the kind.
+                if e.key.is_number() {
+                    self.learn_key_kind(&e.collection_id, &e.key)?;
+                }
                 let payload = match e.payload {
                     Value::Object(row) => Doc::with_text(row, payload_text),
                     _ => Doc::new(Row::new()),
@@ -172,7 +175,9 @@ impl Store {
                 });
                 continue;
             };
-            self.learn_key_kind(&row.collection_id, &row.key)?;
+            if row.key.is_number() {
+                self.learn_key_kind(&row.collection_id, &row.key)?;
+            }
             cache.get(&tx, &row.collection_id, &key.text())?.confirmed =
                 Some(Doc::new(row.value.clone()));
         }

@@ -9,11 +9,13 @@
 pub mod muts;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use eventsourced_db::env::SystemEnvironment;
+use eventsourced_db::fold::{self, Row};
 use eventsourced_db::protocol::{
-    Confirmation, Event, PullResponse, PulledEvent, PushResponse, RejectedEvent,
+    Confirmation, Event, EventType, PullResponse, PulledEvent, PushResponse, RejectedEvent,
+    Snapshot, SnapshotRow,
 };
 use eventsourced_db::sync::{Timer, Transport, TransportError};
 use eventsourced_db::{Store, StoreConfig};
@@ -48,6 +50,8 @@ pub struct FakeServer {
     pub pull_requests: Cell<u32>,
     /// Largest page a pull returns.
     pub page_limit: Cell<usize>,
+    /// Pulls from below this sequence answer 410 Gone (the log was compacted).
+    pub compacted_below: Cell<u64>,
 }
 
 impl FakeServer {
@@ -145,6 +149,10 @@ impl Transport for FakeServer {
         Ok(self.store(events))
     }
 
+    async fn snapshot(&self) -> Result<Snapshot, TransportError> {
+        Ok(self.materialize())
+    }
+
     async fn pull(&self, since: &str, limit: usize) -> Result<PullResponse, TransportError> {
         self.pull_requests.set(self.pull_requests.get() + 1);
         if let Some(f) = self.pull_faults.borrow_mut().pop_front() {
@@ -163,6 +171,9 @@ impl Transport for FakeServer {
             };
         }
         let since: u64 = since.parse().expect("numeric cursor");
+        if since + 1 < self.compacted_below.get() {
+            return Err(TransportError::Gone);
+        }
         let limit = limit.min(self.page_limit.get());
         let log = self.log.borrow();
         let events: Vec<PulledEvent> = log
@@ -182,6 +193,40 @@ impl Transport for FakeServer {
             cursor,
             has_more,
         })
+    }
+}
+
+impl FakeServer {
+    /// The materialized rows at the head of the log, as a snapshot.
+    pub fn materialize(&self) -> Snapshot {
+        let mut rows: BTreeMap<(String, String), (Value, Row)> = BTreeMap::new();
+        let log = self.log.borrow();
+        for e in log.iter() {
+            let id = (
+                e.collection_id.clone(),
+                e.key
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| e.key.to_string()),
+            );
+            let kind = EventType::parse(&e.kind).unwrap();
+            let payload = e.payload.as_object().cloned().unwrap_or_default();
+            let base = rows.remove(&id).map(|(_, r)| r);
+            if let Some(r) = fold::apply(base, kind, &payload, e.changes.as_ref()) {
+                rows.insert(id, (e.key.clone(), r));
+            }
+        }
+        Snapshot {
+            rows: rows
+                .into_iter()
+                .map(|((c, _), (key, value))| SnapshotRow {
+                    collection_id: c,
+                    key,
+                    value,
+                })
+                .collect(),
+            cursor: log.len().to_string(),
+        }
     }
 }
 
