@@ -10,9 +10,16 @@ use eventsourced_db::protocol::{Event, Key, PullResponse, PulledEvent};
 use eventsourced_db::{Store, StoreConfig};
 use serde_json::json;
 
-const N: usize = 100_000;
 const BATCH: usize = 1_000;
 const RUNS: usize = 3;
+
+/// Events per case: 100k, or `BENCH_N` (for profiling runs).
+static N_EVENTS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+});
 
 fn row(i: usize) -> serde_json::Value {
     json!({"id": format!("todo-{i:06}"), "title": format!("Task number {i}"), "done": i.is_multiple_of(3),
@@ -34,7 +41,7 @@ fn open(dir: &tempfile::TempDir, name: &str) -> Store {
 
 fn pulled_pages(offset: usize) -> Vec<PullResponse> {
     let mut pages = Vec::new();
-    for start in (0..N).step_by(BATCH) {
+    for start in (0..*N_EVENTS).step_by(BATCH) {
         let events = (start..start + BATCH)
             .map(|i| {
                 let r = row(i + offset);
@@ -56,7 +63,7 @@ fn pulled_pages(offset: usize) -> Vec<PullResponse> {
         pages.push(PullResponse {
             events,
             cursor,
-            has_more: start + BATCH < N,
+            has_more: start + BATCH < *N_EVENTS,
         });
     }
     pages
@@ -80,7 +87,7 @@ fn floor(dir: &tempfile::TempDir) -> f64 {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384;",
     )
     .unwrap();
-    let texts: Vec<(String, String, String)> = (0..N)
+    let texts: Vec<(String, String, String)> = (0..*N_EVENTS)
         .map(|i| {
             let r = row(i);
             (
@@ -110,7 +117,7 @@ fn floor(dir: &tempfile::TempDir) -> f64 {
         }
         tx.commit().unwrap();
     }
-    N as f64 / t.elapsed().as_secs_f64()
+    *N_EVENTS as f64 / t.elapsed().as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -130,7 +137,7 @@ fn main() {
 
         // 1. Capture 100k inserts in batches of 1000 (one transaction each).
         let store = open(&dir, "capture.sqlite");
-        let muts: Vec<Vec<Mutation>> = (0..N)
+        let muts: Vec<Vec<Mutation>> = (0..*N_EVENTS)
             .step_by(BATCH)
             .map(|s| {
                 (s..s + BATCH)
@@ -152,13 +159,13 @@ fn main() {
         for batch in muts {
             store.capture(batch).unwrap();
         }
-        capture.push(N as f64 / t.elapsed().as_secs_f64());
+        capture.push(*N_EVENTS as f64 / t.elapsed().as_secs_f64());
 
         // 4. Hydrate: read the 100k visible rows back.
         let t = Instant::now();
         let rows = store.visible_rows("todos").unwrap();
-        assert_eq!(rows.len(), N);
-        hydrate.push(N as f64 / t.elapsed().as_secs_f64());
+        assert_eq!(rows.len(), *N_EVENTS);
+        hydrate.push(*N_EVENTS as f64 / t.elapsed().as_secs_f64());
         drop(store);
 
         // 2. Replay 100k pulled remote events into a fresh store.
@@ -168,13 +175,13 @@ fn main() {
         for p in pages {
             store.apply_pull(p).unwrap();
         }
-        replay.push(N as f64 / t.elapsed().as_secs_f64());
+        replay.push(*N_EVENTS as f64 / t.elapsed().as_secs_f64());
         drop(store);
 
         // 3. Replay with rebase: 10k keys have pending local edits that must
         //    be folded over the incoming remote rows.
         let store = open(&dir, "rebase.sqlite");
-        let local: Vec<Mutation> = (0..N)
+        let local: Vec<Mutation> = (0..*N_EVENTS)
             .step_by(10)
             .map(|i| {
                 let mut r = row(i);
@@ -195,17 +202,17 @@ fn main() {
         for p in pages {
             store.apply_pull(p).unwrap();
         }
-        rebase.push(N as f64 / t.elapsed().as_secs_f64());
+        rebase.push(*N_EVENTS as f64 / t.elapsed().as_secs_f64());
         let rows = store.visible_rows("todos").unwrap();
         assert_eq!(
             rows.iter()
                 .filter(|r| r.value["title"] == "edited locally")
                 .count(),
-            N / 10
+            *N_EVENTS / 10
         );
         eprintln!("run {} done", run + 1);
     }
-    println!("core benchmark: {N} events, batches/pages of {BATCH}, file database (WAL, synchronous=FULL), median of {RUNS} runs");
+    println!("core benchmark: {} events, batches/pages of {BATCH}, file database (WAL, synchronous=FULL), median of {RUNS} runs", *N_EVENTS);
     println!("| case | events/s | target |");
     println!("|---|---:|---:|");
     println!(

@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde_json::Value;
 
 use super::ids::{IdText, SqlId};
-use super::rows::{rebase, RowCache};
+use super::rows::RowCache;
 use super::Store;
 use crate::error::Result;
 use crate::model::{Rejection, VisibleChange};
@@ -149,11 +149,7 @@ impl Store {
             drop(rows);
             cache.get(tx, &collection, &key)?;
         }
-        for (collection, key, state) in cache.states_mut() {
-            let (visible, folded) = rebase(tx, collection, key, &state.confirmed)?;
-            state.visible = visible;
-            state.overlay = folded;
-        }
+        cache.rebase_all(tx)?;
         let changes = cache.flush(tx, |c, k| self.key_value(c, k))?;
         Ok((changes, records))
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ids::SqlId;
-use super::rows::{apply, rebase, Doc, RowCache};
+use super::rows::{apply, Doc, RowCache};
 use super::Store;
 use crate::error::Result;
 use crate::fold::Row;
@@ -141,7 +141,7 @@ impl Store {
                 state.confirmed = apply(state.confirmed.take(), kind, &payload, e.changes.as_ref());
             }
         }
-        self.rebase_touched(&tx, &mut cache)?;
+        cache.rebase_all(&tx)?;
         outcome.changes = cache.flush(&tx, |c, k| self.key_value(c, k))?;
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -188,7 +188,7 @@ impl Store {
                 [upto],
             )?;
         }
-        self.rebase_touched(&tx, &mut cache)?;
+        cache.rebase_all(&tx)?;
         let changes = cache.flush(&tx, |c, k| self.key_value(c, k))?;
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -201,28 +201,5 @@ impl Store {
             changes,
             unrecognized,
         })
-    }
-
-    /// Recomputes the visible row of every touched key: confirmed, with the
-    /// key's pending local events folded on top.
-    fn rebase_touched(&self, tx: &rusqlite::Connection, cache: &mut RowCache) -> Result<()> {
-        // Usually no local event is pending at all: then visible = confirmed
-        // and the per-key look-ups are skipped.
-        let any_pending: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE origin = 0 AND applied = 0 AND status != 3)",
-            [],
-            |r| r.get(0),
-        )?;
-        for (collection, key, state) in cache.states_mut() {
-            if any_pending {
-                let (visible, folded) = rebase(tx, collection, key, &state.confirmed)?;
-                state.visible = visible;
-                state.overlay = folded;
-            } else {
-                state.visible = state.confirmed.clone();
-                state.overlay = false;
-            }
-        }
-        Ok(())
     }
 }

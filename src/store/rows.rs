@@ -166,13 +166,6 @@ impl RowCache {
         Ok(&mut self.states.last_mut().expect("pushed above").2)
     }
 
-    /// The touched keys' states, in first-touch order.
-    pub fn states_mut(&mut self) -> impl Iterator<Item = (&str, &str, &mut RowState)> {
-        self.states
-            .iter_mut()
-            .map(|(c, k, s)| (c.as_str(), k.as_str(), s))
-    }
-
     /// Writes every touched key back and returns the visible changes, in
     /// first-touch order. `key_value` maps a key's text to its typed value.
     pub fn flush(
@@ -220,34 +213,52 @@ impl RowCache {
     }
 }
 
-/// The key's still-unapplied, unrejected local events, oldest first, folded
-/// over `confirmed`. Returns the visible row and whether any event was folded.
-pub(crate) fn rebase(
-    conn: &Connection,
-    collection: &str,
-    key: &str,
-    confirmed: &Option<Doc>,
-) -> Result<(Option<Doc>, bool)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT kind, payload, changes FROM events INDEXED BY events_row
-         WHERE collection = ?1 AND key = ?2 AND origin = 0 AND applied = 0 AND status != 3
-         ORDER BY seq",
-    )?;
-    let mut rows = stmt.query(params![collection, key])?;
-    let mut visible = confirmed.clone();
-    let mut folded = false;
-    while let Some(r) = rows.next()? {
-        let kind: String = r.get(0)?;
-        let Some(kind) = EventType::parse(&kind) else {
-            continue;
-        };
-        let payload = Doc::parse(r.get(1)?)?;
-        let changes: Option<Row> = r
-            .get::<_, Option<String>>(2)?
-            .map(|t| serde_json::from_str(&t))
-            .transpose()?;
-        visible = apply(visible, kind, &payload, changes.as_ref());
-        folded = true;
+impl RowCache {
+    /// Recomputes every touched key's visible row: its confirmed row with the
+    /// key's still-unapplied, unrejected local events folded on top, oldest
+    /// first (the rebase).
+    pub fn rebase_all(&mut self, conn: &Connection) -> Result<()> {
+        // Usually no local event is pending at all: then visible = confirmed
+        // and the per-key look-ups are skipped.
+        let any_pending: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE origin = 0 AND applied = 0 AND status != 3)",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if !any_pending {
+            for (_, _, state) in &mut self.states {
+                state.visible = state.confirmed.clone();
+                state.overlay = false;
+            }
+            return Ok(());
+        }
+        // One statement for all keys, not one trip through rusqlite's cache per
+        // key: returning it there clears its bindings, and SQLite re-prepares a
+        // statement whose plan looked at bound values after every clear.
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, payload, changes FROM events
+             WHERE collection = ?1 AND key = ?2 AND origin = 0 AND applied = 0 AND status != 3
+             ORDER BY seq",
+        )?;
+        for (collection, key, state) in &mut self.states {
+            let mut rows = stmt.query(params![&*collection, &*key])?;
+            let mut visible = state.confirmed.clone();
+            let mut folded = false;
+            while let Some(r) = rows.next()? {
+                let Some(kind) = EventType::parse(&r.get::<_, String>(0)?) else {
+                    continue;
+                };
+                let payload = Doc::parse(r.get(1)?)?;
+                let changes: Option<Row> = r
+                    .get::<_, Option<String>>(2)?
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()?;
+                visible = apply(visible, kind, &payload, changes.as_ref());
+                folded = true;
+            }
+            state.visible = visible;
+            state.overlay = folded;
+        }
+        Ok(())
     }
-    Ok((visible, folded))
 }
