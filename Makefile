@@ -25,11 +25,26 @@ test-native:
 test-server:
 	@echo "test-server: (wired in with the reference server)"
 
-test-wasm:
-	@echo "test-wasm: (wired in with the browser package)"
+## test-wasm: wasm-bindgen-test in headless Chromium (OPFS, the reference
+## server, malformed answers), then the built package in Node (in-process).
+test-wasm: package
+	scripts/test-wasm.sh
 
+## test-package: the built package (make package first) in Node, then in headless Chromium.
 test-package:
-	@echo "test-package: (wired in with the JS binding)"
+	tests/package/run.sh
+	tests/browser/run.sh
+
+.PHONY: test-browser bench-binding
+## test-browser: only the Chromium part of test-package.
+test-browser:
+	tests/browser/run.sh
+
+## bench-binding: cold start (10k/100k rows on OPFS) and 10k pulled events into a live query.
+bench-binding:
+	tests/package/install-built.sh tests/browser
+	CARGO_TARGET_DIR=target/server cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+	node tests/browser/bench.mjs
 
 test-e2e:
 	@echo "test-e2e: (wired in with the example app)"
@@ -39,3 +54,12 @@ bench:
 
 fmt:
 	cargo fmt --all
+
+## package: pkg/, the npm package (release wasm, wasm-bindgen, wasm-opt, js/); prints sizes.
+package: setup
+	scripts/package.sh
+
+## bench-browser: capture latency and burst throughput beside raw SQLite, in headless Chromium.
+.PHONY: bench-browser
+bench-browser: package
+	scripts/bench-browser.sh

@@ -45,7 +45,7 @@ install_rust() {
 
 install_npm() {
   # Each JS project installs from its own lockfile; `npm ci` only when the tree is stale.
-  for dir in js tests/browser tests/package tests/e2e examples/todo-react; do
+  for dir in js tests/browser tests/package tests/e2e tests/wasm/browser examples/todo-react; do
     [ -f "$dir/package.json" ] || continue
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       echo "setup: npm install in $dir"

@@ -1,0 +1,336 @@
+/**
+ * The host side of the protocol: serves requests with the wasm core. Runs
+ * inside the dedicated worker (`worker.ts`) or, in in-process mode, in the
+ * caller's thread (`worker-local.ts`); it does not know which.
+ *
+ * Captures are coalesced: every capture request that arrives before the
+ * scheduled flush (the same tick, or while the previous commit blocked the
+ * thread) goes into one SQLite transaction, since commits dominate the cost.
+ * Each request still gets its own result, and a request that fails the
+ * shared transaction is retried alone so it cannot fail the others.
+ */
+
+import type { EventSourcedCore, HttpSyncConfig, Mutation, SyncTransport, VisibleChange } from './eventsourced_db.js';
+import {
+  EventSourcedError,
+  toWireError,
+  type CallbackMethod,
+  type FromHost,
+  type HostStatus,
+  type Notification,
+  type OpenInfo,
+  type Operations,
+  type Request,
+  type ResponseEnvelope,
+  type ToHost,
+  type WireError,
+  type WireSyncResult,
+  type WireTransport,
+} from './protocol.js';
+
+/** What the host needs from where it runs. */
+export interface HostEnvironment {
+  /** Instantiates the wasm once and returns the core class. */
+  load(wasmUrl: string | undefined): Promise<typeof EventSourcedCore>;
+  /** Sends a message to the client. */
+  post(message: FromHost): void;
+  /** Runs `task` after the messages already queued for this thread. */
+  schedule(task: () => void): void;
+}
+
+interface PendingCapture {
+  id: number;
+  mutations: Mutation[];
+}
+
+export class CoreHost {
+  private core: EventSourcedCore | null = null;
+  private opening: Promise<OpenInfo> | null = null;
+  private info: OpenInfo | null = null;
+  private notifyCaptures = false;
+  private captures: PendingCapture[] = [];
+  private flushScheduled = false;
+  private syncTail: Promise<unknown> = Promise.resolve();
+  private status: HostStatus = { syncing: false, lastSyncAt: null, lastError: null };
+  private responses: ResponseEnvelope[] = [];
+  private nextCallId = 1;
+  private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+
+  constructor(private readonly env: HostEnvironment) {}
+
+  /** Handles one message from the client. */
+  receive(message: ToHost): void {
+    if (message.type === 'callbackResult') {
+      const call = this.calls.get(message.callId);
+      this.calls.delete(message.callId);
+      if (!call) return;
+      if (message.ok) call.resolve(message.value);
+      else call.reject(appError(message.error));
+      return;
+    }
+    for (const { id, request } of message.batch) this.dispatch(id, request);
+  }
+
+  private dispatch(id: number, request: Request): void {
+    if (request.op === 'capture') {
+      this.captures.push({ id, mutations: request.mutations });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        this.env.schedule(() => this.flush());
+      }
+      return;
+    }
+    // Earlier captures first, so a read after a write sees it.
+    this.flush();
+    this.perform(id, request).then(
+      (value) => this.respond({ id, ok: true, value }),
+      (error: unknown) => this.respond({ id, ok: false, error: toWireError(error) }),
+    );
+  }
+
+  private async perform(id: number, request: Request): Promise<unknown> {
+    if (this.opening && request.op !== 'open') await this.opening.catch(() => undefined);
+    switch (request.op) {
+      case 'open':
+        return this.open(request);
+      case 'close':
+        return this.close();
+      case 'sync':
+        return this.sync(id, request.transport, request.options);
+      case 'info':
+        return { ...this.openInfo(), cursor: this.need().cursor() };
+      case 'visibleRows':
+        return this.need().visibleRows(request.collection);
+      case 'events':
+        return this.need().events(request.query);
+      case 'history':
+        return this.need().history(request.collection, request.key);
+      case 'rejections':
+        return this.need().rejections();
+      case 'clearRejection':
+        return this.need().clearRejection(request.eventId);
+      case 'counts':
+        return this.need().counts();
+      case 'capture':
+        throw new EventSourcedError('INTERNAL', 'capture is coalesced, never performed directly');
+    }
+  }
+
+  private need(): EventSourcedCore {
+    if (!this.core) throw new EventSourcedError('CLOSED', 'the database is not open');
+    return this.core;
+  }
+
+  private openInfo(): OpenInfo {
+    if (!this.info) throw new EventSourcedError('CLOSED', 'the database is not open');
+    return this.info;
+  }
+
+  private async open(args: Operations['open']['args']): Promise<OpenInfo> {
+    if (this.core || this.opening) {
+      throw new EventSourcedError('STORAGE_UNAVAILABLE', 'this host has a database open already');
+    }
+    const opening = (async () => {
+      const Core = await this.env.load(args.wasmUrl);
+      const core = await Core.open(args.name, args.options);
+      this.core = core;
+      this.notifyCaptures = args.notifyCaptures ?? false;
+      this.info = {
+        name: args.name,
+        clientId: core.clientId(),
+        cursor: core.cursor(),
+        storage: args.options.storage ?? 'opfs',
+      };
+      return this.info;
+    })();
+    this.opening = opening;
+    try {
+      return await opening;
+    } finally {
+      this.opening = null;
+    }
+  }
+
+  private async close(): Promise<void> {
+    this.flush();
+    // The core refuses to close during a sync round: let queued rounds end.
+    await this.syncTail;
+    this.flush();
+    const core = this.core;
+    if (!core) return;
+    core.close();
+    core.free();
+    this.core = null;
+    this.info = null;
+    this.notify({ kind: 'closed' });
+  }
+
+  /** Captures everything queued, in one transaction when possible. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.captures.length === 0) return;
+    if (this.opening) {
+      this.flushScheduled = true;
+      void this.opening.finally(() => this.flush());
+      return;
+    }
+    const batch = this.captures;
+    this.captures = [];
+    const core = this.core;
+    if (!core) {
+      const error = toWireError(new EventSourcedError('CLOSED', 'the database is not open'));
+      for (const c of batch) this.respond({ id: c.id, ok: false, error });
+      return;
+    }
+    let all: VisibleChange[] = [];
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      try {
+        all = core.capture(only.mutations);
+        this.respond({ id: only.id, ok: true, value: all });
+      } catch (e) {
+        this.respond({ id: only.id, ok: false, error: toWireError(e) });
+      }
+    } else {
+      try {
+        all = core.capture(batch.flatMap((c) => c.mutations));
+        this.splitResults(batch, all);
+      } catch {
+        // One bad request must not fail the others: each alone.
+        all = [];
+        for (const c of batch) {
+          try {
+            const changes = core.capture(c.mutations);
+            all.push(...changes);
+            this.respond({ id: c.id, ok: true, value: changes });
+          } catch (e) {
+            this.respond({ id: c.id, ok: false, error: toWireError(e) });
+          }
+        }
+      }
+    }
+    if (this.notifyCaptures && all.length > 0) this.notify({ kind: 'changes', cause: 'capture', changes: all });
+  }
+
+  /**
+   * Gives each request the changes of the rows it touched, in the core's
+   * order. A change's type is relative to the state before the whole batch.
+   */
+  private splitResults(batch: PendingCapture[], changes: VisibleChange[]): void {
+    const byRow = new Map<string, VisibleChange[]>();
+    for (const change of changes) {
+      const k = rowKey(change.collection, change.key);
+      const list = byRow.get(k);
+      if (list) list.push(change);
+      else byRow.set(k, [change]);
+    }
+    for (const c of batch) {
+      const mine: VisibleChange[] = [];
+      const seen = new Set<string>();
+      for (const m of c.mutations) {
+        const k = rowKey(m.collection, m.key);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const list = byRow.get(k);
+        if (list) mine.push(...list);
+      }
+      this.respond({ id: c.id, ok: true, value: mine });
+    }
+  }
+
+  private sync(
+    requestId: number,
+    transport: WireTransport,
+    options: Operations['sync']['args']['options'],
+  ): Promise<WireSyncResult> {
+    const core = this.need();
+    const run = async (): Promise<WireSyncResult> => {
+      this.setStatus({ syncing: true });
+      try {
+        const result = await core.sync({
+          transport: this.transportFor(requestId, transport),
+          ...(options && { options }),
+          onChanges: (changes) => this.notify({ kind: 'changes', cause: 'sync', changes }),
+          onRejections: (rejections) => this.notify({ kind: 'rejections', rejections }),
+        });
+        const errors = result.errors.map(toWireError);
+        this.setStatus({ syncing: false, lastSyncAt: Date.now(), lastError: errors.at(-1) ?? null });
+        return { pushed: result.pushed, pulled: result.pulled, rejected: result.rejected, errors };
+      } catch (e) {
+        this.setStatus({ syncing: false, lastError: toWireError(e) });
+        throw e;
+      }
+    };
+    // One round at a time per database: queued rounds run in order.
+    const round = this.syncTail.then(run, run);
+    this.syncTail = round.catch(() => undefined);
+    return round;
+  }
+
+  /** Turns the posted transport into what the core takes, with call-backs. */
+  private transportFor(requestId: number, t: WireTransport): HttpSyncConfig | SyncTransport {
+    if (t.kind === 'http') {
+      const config: HttpSyncConfig = { push: t.push, pull: t.pull };
+      if (t.snapshot !== undefined) config.snapshot = t.snapshot;
+      if (t.timeoutMs !== undefined) config.timeoutMs = t.timeoutMs;
+      if (t.dynamicHeaders) config.headers = () => this.call(requestId, 'headers', []) as Promise<Record<string, string>>;
+      else if (t.headers) config.headers = t.headers;
+      return config;
+    }
+    const custom: SyncTransport = {
+      push: (events) => this.call(requestId, 'push', [events]) as ReturnType<SyncTransport['push']>,
+      pull: (since, limit) => this.call(requestId, 'pull', [since, limit]) as ReturnType<SyncTransport['pull']>,
+    };
+    if (t.hasSnapshot) {
+      custom.snapshot = () => this.call(requestId, 'snapshot', []) as ReturnType<NonNullable<SyncTransport['snapshot']>>;
+    }
+    return custom;
+  }
+
+  /** Asks the client that sent `requestId` to run one of its functions. */
+  private call(requestId: number, method: CallbackMethod, args: unknown[]): Promise<unknown> {
+    const callId = this.nextCallId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(callId, { resolve, reject });
+      this.env.post({ type: 'callback', callId, requestId, method, args });
+    });
+  }
+
+  private setStatus(patch: Partial<HostStatus>): void {
+    this.status = { ...this.status, ...patch };
+    this.notify({ kind: 'status', status: this.status });
+  }
+
+  private notify(notification: Notification): void {
+    this.env.post({ type: 'notify', notification });
+  }
+
+  /** Responses of one tick go in one message. */
+  private respond(response: ResponseEnvelope): void {
+    this.responses.push(response);
+    if (this.responses.length === 1) {
+      queueMicrotask(() => {
+        const batch = this.responses;
+        this.responses = [];
+        this.env.post({ type: 'responses', batch });
+      });
+    }
+  }
+}
+
+function rowKey(collection: string, key: unknown): string {
+  return `${collection}\u0000${String(key)}`;
+}
+
+/**
+ * An error thrown by an app function on the client, rebuilt with the fields
+ * the core classifies by (`status`, `retryAfterMs`, `code`).
+ */
+function appError(w: WireError): Error {
+  const e = new Error(w.message) as Error & { status?: number; retryAfterMs?: number; code?: string };
+  e.name = w.name;
+  if (w.status !== undefined) e.status = w.status;
+  if (w.retryAfterMs !== undefined) e.retryAfterMs = w.retryAfterMs;
+  if (w.appCode !== undefined) e.code = w.appCode;
+  return e;
+}
