@@ -30,11 +30,13 @@ const MIGRATIONS: &[&str] = &[
         client_id      TEXT,
         schema_version INTEGER
     );
-    -- Local events not yet in the confirmed state: the outbox (pending ones)
-    -- and what the rebase folds. A small, hot set, in capture order.
+    -- Local events not yet in the confirmed state: a small, hot set. In
+    -- capture order for the outbox; by row for the rebase of one key.
+    -- Pulled events enter neither index, so replay pays for two b-trees only
+    -- (the rowid and event_id); a row's history scans the log instead, which
+    -- is rare and user-initiated.
     CREATE INDEX events_unapplied ON events(seq) WHERE origin = 0 AND applied = 0;
-    -- The events of one row: history, and the rebase of one key.
-    CREATE INDEX events_row ON events(collection, key, seq);
+    CREATE INDEX events_unapplied_row ON events(collection, key, seq) WHERE origin = 0 AND applied = 0;
 
     -- One row per key: `confirmed` is the row as the server's order makes it;
     -- when `overlay` = 1, `visible` is that row with the key's pending local
