@@ -1,0 +1,189 @@
+/**
+ * The collection-options creator: binds one TanStack DB collection to one
+ * collection of the core.
+ *
+ * - `sync` hydrates from the core's visible rows (begin/write/commit/markReady)
+ *   and then applies the visible changes the core reports (replayed remote
+ *   events, rolled-back rejections): those writes never reach the mutation
+ *   handlers, so nothing is captured twice.
+ * - `onInsert/onUpdate/onDelete` hand the whole transaction to the core and
+ *   write the resulting rows through the same sync path *before* resolving,
+ *   so the optimistic overlay is replaced in one step (no flicker).
+ */
+
+import type { CollectionConfig, SyncConfig } from '@tanstack/db';
+import type { Key, LoggedEvent, VisibleChange } from './eventsourced_db.js';
+import { storableSchema } from './db-storable.js';
+
+/** One collection of `createEventSourcedDB({ collections })`. */
+export interface CollectionDefinition<T extends object, TKey extends string | number> {
+  /** The row's key; the same function on every device. */
+  getKey: (row: T) => TKey;
+  /**
+   * Whether keys are strings or numbers. Optional: the core learns it from
+   * the first key; declaring it helps map keys pulled from servers that
+   * store keys as text before any local row exists.
+   */
+  keyKind?: 'string' | 'number';
+}
+
+/** `utils` of every event-sourced collection. */
+export interface EventSourcedCollectionUtils<TKey extends string | number = string | number> {
+  /** The events of one row of this collection, oldest first. */
+  history(key: TKey): Promise<LoggedEvent[]>;
+  [name: string]: unknown;
+}
+
+/** What a collection needs from its database (implemented by `Binding`). */
+export interface CollectionHost {
+  /** Persists a TanStack transaction; resolves once its rows are written back. */
+  persist(transaction: TransactionLike): Promise<void>;
+  /** Loads the visible rows of a collection for hydration. */
+  visibleRows(collection: string): Promise<Array<{ key: Key; value: Record<string, unknown> }>>;
+  history(collection: string, key: Key): Promise<LoggedEvent[]>;
+  /** Registers the sink that receives a collection's visible changes. */
+  attach(collection: string, sink: RowSink): () => void;
+}
+
+/** The part of a TanStack transaction that is read here. */
+export interface TransactionLike {
+  mutations: ReadonlyArray<{
+    type: 'insert' | 'update' | 'delete';
+    key: unknown;
+    original: unknown;
+    modified: unknown;
+    changes: unknown;
+    collection: unknown;
+  }>;
+}
+
+type SyncParams = Parameters<SyncConfig<Record<string, unknown>, string | number>['sync']>[0];
+type Row = Record<string, unknown>;
+
+/**
+ * Receives a collection's visible changes and writes them into TanStack's
+ * synced state. Tracks which keys are there, so an existing key is written
+ * as an `update` (an `insert` of it would throw `DuplicateKeySyncError`).
+ */
+export class RowSink {
+  private readonly present = new Set<string | number>();
+  /** Changes that arrive while hydrating; applied after the snapshot, in order. */
+  private buffer: VisibleChange[] | null = [];
+
+  constructor(
+    private readonly params: SyncParams,
+    private readonly getKey: (row: Row) => string | number,
+  ) {}
+
+  /** Writes the hydration snapshot, then whatever arrived meanwhile, then marks ready. */
+  hydrate(rows: ReadonlyArray<{ value: Row }>): void {
+    const { begin, write, commit, markReady } = this.params;
+    begin();
+    for (const { value } of rows) {
+      write({ type: 'insert', value });
+      this.present.add(this.getKey(value));
+    }
+    commit();
+    const pending = this.buffer ?? [];
+    this.buffer = null;
+    if (pending.length > 0) this.apply(pending);
+    markReady();
+  }
+
+  /**
+   * Applies visible changes in one sync transaction. Synchronous, and the
+   * commit is never awaited: while a transaction of this collection is
+   * persisting TanStack holds the commit until it settles.
+   */
+  apply(changes: readonly VisibleChange[]): void {
+    if (this.buffer) {
+      this.buffer.push(...changes);
+      return;
+    }
+    const ops: Array<() => void> = [];
+    const { begin, write, commit } = this.params;
+    for (const change of changes) {
+      const key = this.keyOf(change);
+      if (change.type === 'delete') {
+        if (!this.present.delete(key)) continue;
+        ops.push(() => write({ type: 'delete', key }));
+      } else {
+        const type = this.present.has(key) ? 'update' : 'insert';
+        this.present.add(key);
+        const value = change.value;
+        ops.push(() => write({ type, value }));
+      }
+    }
+    if (ops.length === 0) return;
+    begin();
+    for (const op of ops) op();
+    commit();
+  }
+
+  /** The key as `getKey` makes it (a server may have turned a number key into text). */
+  private keyOf(change: VisibleChange): string | number {
+    if (change.value && typeof change.value === 'object' && Object.keys(change.value).length > 0) {
+      try {
+        return this.getKey(change.value);
+      } catch {
+        // A row the app's getKey cannot read: fall back to the core's key.
+      }
+    }
+    return change.key;
+  }
+}
+
+/**
+ * The TanStack collection options of one event-sourced collection. Used by
+ * `createEventSourcedDB`; exported for apps that create their collections
+ * themselves (pass the result to `createCollection`).
+ */
+export function eventSourcedCollectionOptions<T extends object, TKey extends string | number>(options: {
+  /** The collection's name in the core and on the wire (`collectionId`). */
+  name: string;
+  /** The TanStack collection id (default: the name). */
+  id?: string;
+  definition: CollectionDefinition<T, TKey>;
+  host: CollectionHost;
+}): CollectionConfig<T, TKey, never, EventSourcedCollectionUtils<TKey>> {
+  const { name, definition, host } = options;
+  const getKey = definition.getKey as unknown as (row: Row) => string | number;
+  const handler = ({ transaction }: { transaction: TransactionLike }) => host.persist(transaction);
+  const config = {
+    id: options.id ?? name,
+    getKey: definition.getKey,
+    // The core keeps every row; dropping the in-memory copy would only cost a re-hydration.
+    gcTime: 0,
+    startSync: true,
+    // Refuses non-JSON values synchronously in insert/update, naming the field.
+    schema: storableSchema(name),
+    sync: {
+      rowUpdateMode: 'full',
+      sync: (params: SyncParams) => {
+        const sink = new RowSink(params, getKey);
+        const detach = host.attach(name, sink);
+        let live = true;
+        host.visibleRows(name).then(
+          (rows) => {
+            if (live) sink.hydrate(rows);
+          },
+          (error: unknown) => {
+            if (live) params.markError(error);
+          },
+        );
+        return () => {
+          live = false;
+          detach();
+        };
+      },
+    },
+    onInsert: handler,
+    onUpdate: handler,
+    onDelete: handler,
+    utils: {
+      history: (key: TKey) => host.history(name, key),
+    },
+  };
+  // `schema` is internal (a pass-through check), so the row type stays `T`.
+  return config as unknown as CollectionConfig<T, TKey, never, EventSourcedCollectionUtils<TKey>>;
+}

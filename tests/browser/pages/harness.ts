@@ -1,0 +1,139 @@
+// The test page's API: Playwright calls these through `window.harness`.
+// Bundled by esbuild like an app would bundle it; imports the built package.
+import { createLiveQueryCollection, eq } from '@tanstack/db';
+import { createEventSourcedDB, type EventSourcedDB } from '@eventsourced/db';
+
+type Todo = { id: string; title: string; done: boolean; createdAt: number };
+const defs = { todos: { getKey: (t: Todo) => t.id } };
+type DB = EventSourcedDB<typeof defs>;
+
+const params = new URLSearchParams(location.search);
+const server = params.get('server') ?? 'http://127.0.0.1:8787';
+let db: DB | null = null;
+
+function need(): DB {
+  if (!db) throw new Error('open() first');
+  return db;
+}
+const plain = (t: Todo) => ({ id: t.id, title: t.title, done: t.done });
+
+const harness = {
+  async open(name: string, options: { autoSync?: boolean; pullLimit?: number } = {}) {
+    const t0 = performance.now();
+    db = await createEventSourcedDB({
+      name,
+      sync: { push: `${server}/api/events`, pull: `${server}/api/events` },
+      collections: defs,
+      autoSync: options.autoSync === false ? false : { debounceMs: 20, backoffBaseMs: 200, backoffMaxMs: 1000 },
+      ...(options.pullLimit !== undefined && { syncOptions: { pullLimit: options.pullLimit } }),
+    });
+    return { ms: performance.now() - t0, rows: db.collections.todos.size, storage: db.client.info.storage };
+  },
+  async insert(id: string, title: string) {
+    await need().collections.todos.insert({ id, title, done: false, createdAt: Date.now() }).isPersisted.promise;
+  },
+  async insertMany(prefix: string, count: number, batch = 10_000) {
+    for (let i = 0; i < count; i += batch) {
+      const rows: Todo[] = [];
+      for (let j = i; j < Math.min(count, i + batch); j++) {
+        rows.push({ id: `${prefix}${j}`, title: `row ${j}`, done: j % 2 === 0, createdAt: j });
+      }
+      await need().collections.todos.insert(rows).isPersisted.promise;
+    }
+  },
+  async update(id: string, done: boolean) {
+    await need().collections.todos.update(id, (d) => {
+      d.done = done;
+    }).isPersisted.promise;
+  },
+  rows() {
+    return need().collections.todos.toArray.map(plain).sort((a, b) => a.id.localeCompare(b.id));
+  },
+  async pendingEvents() {
+    const log = need().eventLog;
+    await log.preload();
+    return log.toArray.filter((e) => e.syncStatus === 'pending').map((e) => ({ key: e.key, type: e.type }));
+  },
+  status() {
+    const s = need().status.get();
+    return { online: s.online, syncing: s.syncing, pendingCount: s.pendingCount, lastSyncAt: s.lastSyncAt, lastError: s.lastError?.message ?? null };
+  },
+  async sync() {
+    const r = await need().sync();
+    return { pushed: r.pushed, pulled: r.pulled, errors: r.errors.map((e) => e.message) };
+  },
+  /** Time for `count` pulled remote events to show in a live query. */
+  async timePull(count: number) {
+    const d = need();
+    const q = createLiveQueryCollection({ query: (qb) => qb.from({ t: d.collections.todos }).where(({ t }) => eq(t.done, false)) });
+    await q.preload();
+    const t0 = performance.now();
+    const seen = new Promise<number>((resolve) => {
+      const check = () => {
+        if (d.collections.todos.size >= count) resolve(performance.now() - t0);
+      };
+      q.subscribeChanges(check);
+      check();
+    });
+    const result = await d.sync();
+    const ms = await seen;
+    const size = q.size;
+    await q.cleanup();
+    return { ms, pulled: result.pulled, liveQueryRows: size };
+  },
+  async dispose() {
+    await db?.dispose();
+    db = null;
+  },
+};
+
+(window as unknown as { harness: typeof harness }).harness = harness;
+document.body.dataset.ready = 'true';
+
+// Profiling aid for the benchmark: where cold start time goes.
+(window as unknown as { profile: unknown }).profile = {
+  async breakdown(name: string) {
+    const { CoreClient } = await import('@eventsourced/db');
+    const { createCollection } = await import('@tanstack/db');
+    const t0 = performance.now();
+    const client = await CoreClient.open(name, {});
+    const t1 = performance.now();
+    const rows = await client.visibleRows('todos');
+    const t2 = performance.now();
+    const c = createCollection<Todo, string>({
+      getKey: (t) => t.id,
+      startSync: true,
+      sync: {
+        sync: ({ begin, write, commit, markReady }) => {
+          begin();
+          for (const r of rows) write({ type: 'insert', value: r.value as Todo });
+          commit();
+          markReady();
+        },
+      },
+    });
+    await c.preload();
+    const t3 = performance.now();
+    await client.close();
+    return { open: t1 - t0, visibleRows: t2 - t1, tanstack: t3 - t2, rows: rows.length };
+  },
+};
+(window as unknown as { profilePull: unknown }).profilePull = async (server: string, count: number) => {
+  const { CoreClient } = await import('@eventsourced/db');
+  const client = await CoreClient.open(`pp-${Math.random()}`, {});
+  let changes = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  client.subscribe((n) => {
+    if (n.kind === 'changes') {
+      if (!firstAt) firstAt = performance.now();
+      changes += n.changes.length;
+      lastAt = performance.now();
+    }
+  });
+  const t0 = performance.now();
+  const r = await client.sync({ push: `${server}/api/events`, pull: `${server}/api/events` }, { pullLimit: 1000 });
+  const t1 = performance.now();
+  await client.close();
+  return { total: t1 - t0, firstChangeAt: firstAt - t0, lastChangeAt: lastAt - t0, changes, pulled: r.pulled, count };
+};

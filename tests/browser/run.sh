@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make test-browser`: the built package in Debian's headless Chromium via
+# playwright-core (OPFS, reloads, two contexts, the README's usage section),
+# against the reference sync server on loopback.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd ../.. && pwd)
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+[ -x /usr/bin/chromium ] || { echo "test-browser: /usr/bin/chromium is missing (scripts/setup.sh apt)" >&2; exit 1; }
+CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+../package/install-built.sh .
+echo "test-browser: type-checking the test pages (the README's usage) against the package"
+npx --no-install tsc -p tsconfig.json
+node --test --test-concurrency=1 browser.test.mjs
+echo "test-browser: passed"

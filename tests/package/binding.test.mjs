@@ -1,0 +1,326 @@
+// The TanStack binding of the BUILT package (installed from `npm pack` of
+// pkg/), in Node: the core runs in-process over in-memory SQLite.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLiveQueryCollection, createTransaction, eq } from '@tanstack/db';
+import { createEventSourcedDB, CaptureError, EventSourcedError, NotStorableError } from '@eventsourced/db';
+
+let n = 0;
+const open = (config = {}) =>
+  createEventSourcedDB({
+    name: `node-${++n}`,
+    collections: { todos: { getKey: (t) => t.id }, projects: { getKey: (p) => p.id } },
+    ...config,
+  });
+
+/** A row without TanStack's virtual props ($synced, $origin, ...). */
+const plain = (row) => row && Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('$')));
+/** Counts capture calls (one call = one SQLite transaction in the core). */
+function spyCaptures(db) {
+  const calls = [];
+  const original = db.client.capture.bind(db.client);
+  db.client.capture = (mutations) => {
+    calls.push(mutations);
+    return original(mutations);
+  };
+  return calls;
+}
+/** A transport of JS functions standing for a server. */
+function fakeServer() {
+  const log = [];
+  const server = {
+    log,
+    rejectIf: () => null,
+    transport: {
+      async push(events) {
+        const confirmed = [];
+        const rejected = [];
+        for (const e of events) {
+          const reason = server.rejectIf(e);
+          if (reason) rejected.push({ eventId: e.eventId, code: 'VALIDATION', reason });
+          else {
+            log.push({ ...e, globalSeq: log.length + 1, cursor: String(log.length + 1) });
+            confirmed.push({ eventId: e.eventId, globalSeq: log.length });
+          }
+        }
+        return { confirmed, rejected };
+      },
+      async pull(since, limit) {
+        const events = log.filter((e) => e.globalSeq > Number(since)).slice(0, limit);
+        return { events, cursor: events.at(-1)?.cursor ?? since, hasMore: false };
+      },
+    },
+    /** An event written by another device. */
+    remote(e) {
+      log.push({ eventId: crypto.randomUUID(), timestamp: Date.now(), ...e, globalSeq: log.length + 1, cursor: String(log.length + 1) });
+    },
+  };
+  return server;
+}
+const until = async (what, predicate, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test('insert, update and delete each capture exactly one event with the right payload', async () => {
+  const db = await open();
+  const todos = db.collections.todos;
+  const calls = spyCaptures(db);
+
+  await todos.insert({ id: 't1', title: 'Buy milk', done: false }).isPersisted.promise;
+  let events = await db.client.events();
+  assert.equal(events.length, 1);
+  assert.deepEqual(
+    { type: events[0].type, collectionId: events[0].collectionId, key: events[0].key, payload: events[0].payload, status: events[0].status },
+    { type: 'insert', collectionId: 'todos', key: 't1', payload: { id: 't1', title: 'Buy milk', done: false }, status: 'pending' },
+  );
+
+  await todos.update('t1', (d) => {
+    d.done = true;
+  }).isPersisted.promise;
+  events = await db.client.events();
+  assert.equal(events.length, 2);
+  assert.equal(events[1].type, 'update');
+  assert.deepEqual(events[1].payload, { id: 't1', title: 'Buy milk', done: true }, 'update payload: the full row after');
+  assert.deepEqual(events[1].changes, { done: true }, 'update changes: only the changed field');
+
+  await todos.delete('t1').isPersisted.promise;
+  events = await db.client.events();
+  assert.equal(events.length, 3);
+  assert.equal(events[2].type, 'delete');
+  assert.deepEqual(events[2].payload, { id: 't1', title: 'Buy milk', done: true }, 'delete payload: the full row before');
+
+  assert.equal(calls.length, 3, 'one capture per transaction');
+  assert.equal(todos.has('t1'), false);
+  assert.deepEqual((await db.history('todos', 't1')).map((e) => e.type), ['insert', 'update', 'delete']);
+  assert.equal(db.status.pendingCount, 3);
+  await db.dispose();
+});
+
+test('a transaction over two collections is one capture, all or nothing', async () => {
+  const db = await open();
+  const { todos, projects } = db.collections;
+  const calls = spyCaptures(db);
+
+  const tx = db.transaction(() => {
+    projects.insert({ id: 'p1', name: 'Home' });
+    todos.insert({ id: 't1', title: 'Paint', projectId: 'p1' });
+  });
+  await tx.isPersisted.promise;
+  assert.equal(calls.length, 1, 'both collections in one capture call (one SQLite transaction)');
+  assert.deepEqual(calls[0].map((m) => m.collection), ['projects', 'todos']);
+  const events = await db.client.events();
+  assert.deepEqual(events.map((e) => e.collectionId), ['projects', 'todos']);
+  assert.equal(events[0].timestamp, events[1].timestamp, 'captured together');
+  assert.deepEqual(plain(projects.get('p1')), { id: 'p1', name: 'Home' });
+
+  // The second mutation is poisoned on its way to the core: neither event may exist.
+  const poisoned = createTransaction({
+    mutationFn: ({ transaction }) => {
+      const [first, second] = transaction.mutations;
+      return db.mutationFn({ transaction: { mutations: [first, { ...second, modified: 'not a row' }] } });
+    },
+  });
+  poisoned.mutate(() => {
+    projects.insert({ id: 'p2', name: 'Work' });
+    todos.insert({ id: 't2', title: 'Report', projectId: 'p2' });
+  });
+  await assert.rejects(poisoned.isPersisted.promise, (e) => {
+    assert.ok(e instanceof CaptureError, `a CaptureError, got ${e}`);
+    assert.ok(e instanceof EventSourcedError);
+    assert.equal(e.code, 'INVALID_MUTATION');
+    assert.deepEqual([...e.collections].sort(), ['projects', 'todos']);
+    return true;
+  });
+  assert.equal((await db.client.events()).length, 2, 'no event of the poisoned transaction');
+  assert.equal(projects.has('p2'), false, 'rolled back');
+  assert.equal(todos.has('t2'), false, 'rolled back');
+  assert.deepEqual(await db.client.visibleRows('projects'), [{ key: 'p1', value: { id: 'p1', name: 'Home' } }]);
+  await db.dispose();
+});
+
+test('a replayed remote change shows in a live query without calling any mutation handler', async () => {
+  const server = fakeServer();
+  const db = await open({ sync: server.transport, autoSync: false });
+  const todos = db.collections.todos;
+  const handlerCalls = [];
+  for (const h of ['onInsert', 'onUpdate', 'onDelete']) {
+    const original = todos.config[h];
+    todos.config[h] = (p) => {
+      handlerCalls.push(h);
+      return original(p);
+    };
+  }
+  const captures = spyCaptures(db);
+  const open_ = createLiveQueryCollection({
+    query: (q) => q.from({ todo: todos }).where(({ todo }) => eq(todo.done, false)),
+  });
+  await open_.preload();
+  assert.equal(open_.size, 0);
+
+  server.remote({ collectionId: 'todos', type: 'insert', key: 'r1', payload: { id: 'r1', title: 'From the laptop', done: false } });
+  const result = await db.sync();
+  assert.deepEqual({ pushed: result.pushed, pulled: result.pulled, errors: result.errors }, { pushed: 0, pulled: 1, errors: [] });
+  assert.deepEqual(open_.toArray.map(plain), [{ id: 'r1', title: 'From the laptop', done: false }]);
+
+  server.remote({ collectionId: 'todos', type: 'update', key: 'r1', payload: { id: 'r1', title: 'From the laptop', done: true } });
+  await db.sync();
+  assert.equal(open_.size, 0, 'the remote update moved it out of the query');
+  assert.equal(todos.get('r1').done, true);
+
+  server.remote({ collectionId: 'todos', type: 'delete', key: 'r1', payload: { id: 'r1', title: 'From the laptop', done: true } });
+  await db.sync();
+  assert.equal(todos.has('r1'), false);
+
+  assert.deepEqual(handlerCalls, [], 'no mutation handler ran');
+  assert.equal(captures.length, 0, 'nothing captured');
+  assert.equal((await db.client.events({ origin: 'local' })).filter((e) => e.origin === 'local').length, 0);
+  await open_.cleanup();
+  await db.dispose();
+});
+
+test('a rejection rolls the row back and calls onEventRejected', async () => {
+  const server = fakeServer();
+  server.rejectIf = (e) => (e.payload.title === '' ? 'title must not be empty' : null);
+  const rejected = [];
+  const db = await open({ sync: server.transport, autoSync: false, onEventRejected: (r) => rejected.push(r) });
+  const todos = db.collections.todos;
+  await todos.insert({ id: 'ok', title: 'Fine', done: false }).isPersisted.promise;
+  await todos.insert({ id: 'bad', title: '', done: false }).isPersisted.promise;
+  assert.equal(todos.has('bad'), true, 'kept locally until the server refuses it');
+  const log = db.eventLog;
+  await log.preload();
+  assert.deepEqual(log.toArray.map((e) => e.syncStatus).sort(), ['pending', 'pending']);
+
+  const result = await db.sync();
+  assert.equal(result.pushed, 1);
+  assert.equal(result.rejected, 1);
+  assert.equal(todos.has('bad'), false, 'rolled back');
+  assert.equal(todos.has('ok'), true);
+  assert.equal(rejected.length, 1);
+  assert.equal(rejected[0].key, 'bad');
+  assert.equal(rejected[0].reason, 'title must not be empty');
+  assert.deepEqual((await db.rejections()).map((r) => r.key), ['bad']);
+  assert.deepEqual(db.rejectionList.get().map((r) => r.key), ['bad']);
+  const bySeq = () => [...log.toArray].sort((x, y) => x.seq - y.seq);
+  await until('the event log to follow', () => bySeq().map((e) => e.syncStatus).join() === 'confirmed,rejected');
+  assert.deepEqual(bySeq().map((e) => [e.key, e.rejectReason]), [['ok', null], ['bad', 'title must not be empty']]);
+  assert.equal(await db.clearRejection(rejected[0].eventId), true);
+  assert.equal(db.rejectionList.get().length, 0);
+  await until('the pending count', () => db.status.pendingCount === 0);
+  await db.dispose();
+});
+
+test('no flicker: the exact sequence of changes of insert, update and delete', async () => {
+  const db = await open();
+  const todos = db.collections.todos;
+  const seen = [];
+  todos.subscribeChanges((changes) => {
+    for (const c of changes) seen.push([c.type, c.key, plain(c.value)]);
+  });
+  await todos.insert({ id: 'f1', title: 'a' }).isPersisted.promise;
+  await todos.update('f1', (d) => {
+    d.title = 'b';
+  }).isPersisted.promise;
+  await todos.delete('f1').isPersisted.promise;
+  assert.deepEqual(seen, [
+    ['insert', 'f1', { id: 'f1', title: 'a' }], // optimistic
+    ['update', 'f1', { id: 'f1', title: 'a' }], // now synced: same row, no delete/re-insert
+    ['update', 'f1', { id: 'f1', title: 'b' }],
+    ['update', 'f1', { id: 'f1', title: 'b' }],
+    ['delete', 'f1', { id: 'f1', title: 'b' }],
+  ]);
+
+  // A live query sees exactly one row appear, never a gap.
+  const q = createLiveQueryCollection({ query: (qb) => qb.from({ t: todos }) });
+  await q.preload();
+  const sizes = [];
+  q.subscribeChanges(() => sizes.push(q.size));
+  await todos.insert({ id: 'f2', title: 'c' }).isPersisted.promise;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(sizes.length >= 1 && sizes.every((s) => s === 1), `sizes ${sizes}`);
+  await q.cleanup();
+  await db.dispose();
+});
+
+test('values that cannot be stored are refused at insert, naming the collection and the field', async () => {
+  const db = await open();
+  const todos = db.collections.todos;
+  class Money {
+    constructor(v) {
+      this.v = v;
+    }
+  }
+  const cyclic = { id: 'c' };
+  cyclic.self = cyclic;
+  const cases = [
+    [{ id: 'a', meta: { onClick: () => 1 } }, 'meta.onClick', /function/],
+    [{ id: 'b', tags: ['x', Symbol('s')] }, 'tags[1]', /symbol/],
+    [{ id: 'c', big: 10n }, 'big', /BigInt/],
+    [cyclic, 'self', /circular/],
+    [{ id: 'd', price: new Money(3) }, 'price', /Money/],
+    [{ id: 'e', when: new Date() }, 'when', /Date/],
+    [{ id: 'f', ratio: NaN }, 'ratio', /finite/],
+  ];
+  for (const [row, path, what] of cases) {
+    assert.throws(
+      () => todos.insert(row),
+      (e) => {
+        assert.ok(e instanceof NotStorableError, `${path}: got ${e}`);
+        assert.equal(e.code, 'NOT_SERIALIZABLE');
+        assert.equal(e.collection, 'todos');
+        assert.equal(e.path, path);
+        assert.match(e.message, /^todos: field "/);
+        assert.match(e.message, what);
+        return true;
+      },
+    );
+  }
+  assert.equal(todos.size, 0, 'nothing became optimistic');
+  await todos.insert({ id: 'ok', title: 'x' }).isPersisted.promise;
+  assert.throws(
+    () =>
+      todos.update('ok', (d) => {
+        d.fn = () => 0;
+      }),
+    NotStorableError,
+  );
+  assert.equal((await db.client.events()).length, 1);
+  await db.dispose();
+});
+
+test('status and the event log follow captures and sync', async () => {
+  const server = fakeServer();
+  const db = await open({ sync: server.transport, autoSync: false });
+  const statuses = [];
+  db.status.subscribe((s) => statuses.push(s));
+  const pending = createLiveQueryCollection({
+    query: (q) => q.from({ e: db.eventLog }).where(({ e }) => eq(e.syncStatus, 'pending')),
+  });
+  await pending.preload();
+  await db.collections.todos.insert({ id: 's1', title: 'x' }).isPersisted.promise;
+  await until('pending count 1', () => db.status.pendingCount === 1);
+  await until('a pending event', () => pending.size === 1);
+  const before = db.status.get();
+  const result = await db.sync();
+  assert.equal(result.pushed, 1);
+  await until('pending count 0', () => db.status.pendingCount === 0);
+  await until('no pending event', () => pending.size === 0);
+  assert.ok(db.status.lastSyncAt > 0);
+  assert.equal(db.status.lastError, null);
+  assert.ok(statuses.some((s) => s.syncing), 'saw syncing');
+  assert.notEqual(db.status.get(), before, 'a new snapshot object');
+  assert.throws(() => db.eventLog.insert({ eventId: 'x' }), 'the event log is read-only');
+  await pending.cleanup();
+  await db.dispose();
+});
+
+test('local-only: no sync configured', async () => {
+  const db = await open();
+  await db.collections.todos.insert({ id: 'l1' }).isPersisted.promise;
+  assert.deepEqual(await db.sync(), { pushed: 0, pulled: 0, rejected: 0, errors: [] });
+  await db.dispose();
+});

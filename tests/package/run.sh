@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make test-package`: the built package (pkg/, from `make package`) in Node,
+# in-process over in-memory SQLite, with and without the reference sync
+# server; then the type-level tests of its declarations.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd ../.. && pwd)
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+echo "test-package: building the reference sync server"
+CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+./install-built.sh .
+node --test --test-concurrency=1 binding.test.mjs server.test.mjs
+echo "test-package: type-checking the README's usage against the package's declarations"
+npx --no-install tsc -p tsconfig.json
+echo "test-package: passed"
