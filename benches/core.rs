@@ -206,7 +206,7 @@ fn main() {
         let rows = store.visible_rows("todos").unwrap();
         assert_eq!(
             rows.iter()
-                .filter(|r| r.value["title"] == "edited locally")
+                .filter(|r| r.value.to_value()["title"] == "edited locally")
                 .count(),
             *N_EVENTS / 10
         );

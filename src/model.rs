@@ -41,6 +41,42 @@ pub enum ChangeKind {
     Delete,
 }
 
+/// A row as JSON text, handed on without being parsed: hydrating 100k rows or
+/// replaying a page then costs a copy, not a parse and a re-serialisation.
+/// Serialises as the object itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RowJson(Box<serde_json::value::RawValue>);
+
+impl RowJson {
+    /// Wraps JSON text (checked to be well-formed JSON).
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(RowJson)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The row parsed into a JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("RowJson holds well-formed JSON")
+    }
+}
+
+impl PartialEq for RowJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+impl PartialEq<Value> for RowJson {
+    fn eq(&self, other: &Value) -> bool {
+        self.to_value() == *other
+    }
+}
+
 /// One change of the visible state, for the JS side to write into its
 /// collection with `begin/write/commit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +90,7 @@ pub struct VisibleChange {
     #[serde(rename = "type")]
     pub kind: ChangeKind,
     /// The row after the change; for a delete, the row before it.
-    pub value: Value,
+    pub value: RowJson,
 }
 
 /// Where an event in the log came from.

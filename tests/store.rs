@@ -162,7 +162,7 @@ fn reopening_a_file_database_keeps_events_statuses_state_and_cursor() {
     );
     let rows = store.visible_rows("todos").unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].value["title"], "edited offline");
+    assert_eq!(rows[0].value.to_value()["title"], "edited offline");
     assert_eq!(store.rejections().unwrap().len(), 1);
     // And the pending event still goes out after the reopen.
     let r = block_on(sync(

@@ -28,7 +28,7 @@ fn rows(store: &Store, collection: &str) -> Vec<(String, Value)> {
         .visible_rows(collection)
         .unwrap()
         .into_iter()
-        .map(|r| (r.key.to_string(), r.value))
+        .map(|r| (r.key.to_string(), r.value.to_value()))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
@@ -438,7 +438,7 @@ fn a_pulled_key_that_came_back_as_a_string_lands_on_the_numeric_row() {
     run(&a, &server);
     let ra = a.visible_rows("items").unwrap();
     assert_eq!(ra.len(), 1);
-    assert_eq!(ra[0].value["name"], "FIVE");
+    assert_eq!(ra[0].value.to_value()["name"], "FIVE");
 }
 
 #[test]
@@ -704,7 +704,7 @@ fn an_undeclared_collection_learns_numeric_keys_from_local_captures_not_from_str
     let rows = b.visible_rows("items").unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].key, json!(9));
-    assert_eq!(rows[0].value["n"], 2);
+    assert_eq!(rows[0].value.to_value()["n"], 2);
 }
 
 #[test]

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::env::{new_event_id, Environment};
 use crate::error::{Error, Result};
+use crate::model::RowJson;
 
 pub use outbox::PushOutcome;
 pub use replay::{ReplayOutcome, Unrecognized};
@@ -109,8 +110,8 @@ pub struct StoreConfig {
 pub struct VisibleRow {
     /// The key, in the collection's key type.
     pub key: Value,
-    /// The row.
-    pub value: Value,
+    /// The row, as stored JSON.
+    pub value: RowJson,
 }
 
 /// The event store. See the module docs.

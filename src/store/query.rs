@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::ids::{IdText, SqlId};
 use super::{Store, VisibleRow};
 use crate::error::Result;
-use crate::model::{EventQuery, EventStatus, LogCounts, LoggedEvent, Origin, Rejection};
+use crate::model::{EventQuery, EventStatus, LogCounts, LoggedEvent, Origin, Rejection, RowJson};
 use crate::protocol::Key;
 
 const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status, global_seq, reject_code, reject_reason";
@@ -25,7 +25,7 @@ impl Store {
             let key: String = r.get(0)?;
             out.push(VisibleRow {
                 key: self.key_value(collection, &key),
-                value: serde_json::from_str(&r.get::<_, String>(1)?)?,
+                value: RowJson::from_text(r.get::<_, String>(1)?)?,
             });
         }
         Ok(out)

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::fold::{effect, merge, Effect, Row};
-use crate::model::{ChangeKind, VisibleChange};
+use crate::model::{ChangeKind, RowJson, VisibleChange};
 use crate::protocol::EventType;
 
 /// A row shared between the event that wrote it, the confirmed and the
@@ -206,7 +206,7 @@ impl RowCache {
                 key: key_value(&collection, &key),
                 collection,
                 kind,
-                value: Value::Object(value.into_row()),
+                value: RowJson::from_text(value.text()?.to_string())?,
             });
         }
         Ok(changes)
