@@ -147,7 +147,7 @@ fn main() {
                             collection: "todos".into(),
                             kind: EventType::Insert,
                             key: r["id"].clone(),
-                            modified: Some(r.clone()),
+                            modified: Some(r.clone().into()),
                             original: None,
                             changes: Some(r),
                         }
@@ -190,7 +190,7 @@ fn main() {
                     collection: "todos".into(),
                     kind: EventType::Update,
                     key: r["id"].clone(),
-                    modified: Some(r),
+                    modified: Some(r.into()),
                     original: None,
                     changes: Some(json!({"title": "edited locally"})),
                 }

@@ -32,21 +32,19 @@ impl Environment for SystemEnvironment {
 
 /// Mints a UUIDv7 (time-ordered) from the environment.
 pub fn new_event_id(env: &dyn Environment) -> String {
-    new_event_ids(env, env.now_ms(), 1).pop().expect("one id")
+    let id = new_event_ids(env, env.now_ms(), 1).pop().expect("one id");
+    id.hyphenated().to_string()
 }
 
 /// Mints `n` UUIDv7s for time `ms` with one call for randomness (a system
 /// call natively, a JS call in the browser: once per batch, not per event).
-pub fn new_event_ids(env: &dyn Environment, ms: i64, n: usize) -> Vec<String> {
+pub fn new_event_ids(env: &dyn Environment, ms: i64, n: usize) -> Vec<uuid::Uuid> {
     let mut rand = vec![0u8; 10 * n];
     env.fill_random(&mut rand);
     rand.chunks_exact(10)
         .map(|r| {
             let r: &[u8; 10] = r.try_into().expect("chunks of 10");
-            uuid::Builder::from_unix_timestamp_millis(ms.max(0) as u64, r)
-                .into_uuid()
-                .hyphenated()
-                .to_string()
+            uuid::Builder::from_unix_timestamp_millis(ms.max(0) as u64, r).into_uuid()
         })
         .collect()
 }

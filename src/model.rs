@@ -18,12 +18,13 @@ pub struct Mutation {
     pub kind: EventType,
     /// The row key (string or number).
     pub key: Value,
-    /// The row after the change (insert, update).
+    /// The row after the change (insert, update), as JSON text: stored as
+    /// given, parsed only if a field merge needs it.
     #[serde(default)]
-    pub modified: Option<Value>,
+    pub modified: Option<RowJson>,
     /// The row before the change (update, delete).
     #[serde(default)]
-    pub original: Option<Value>,
+    pub original: Option<RowJson>,
     /// For an update, only the changed fields.
     #[serde(default)]
     pub changes: Option<Value>,
@@ -59,9 +60,20 @@ impl RowJson {
         self.0.get()
     }
 
+    /// The JSON text, owned.
+    pub fn into_string(self) -> String {
+        String::from(Box::<str>::from(self.0))
+    }
+
     /// The row parsed into a JSON value.
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).expect("RowJson holds well-formed JSON")
+    }
+}
+
+impl From<Value> for RowJson {
+    fn from(v: Value) -> Self {
+        RowJson::from_text(v.to_string()).expect("a Value serialises to valid JSON")
     }
 }
 

@@ -97,7 +97,7 @@ fn invalid_mutations_get_typed_errors() {
     let mut no_row = insert("todos", json!({"id": "x"}));
     no_row.modified = None;
     let mut array_row = insert("todos", json!({"id": "x"}));
-    array_row.modified = Some(json!([1, 2]));
+    array_row.modified = Some(json!([1, 2]).into());
     let empty_collection = insert("", json!({"id": "x"}));
     for m in [no_row, array_row, empty_collection] {
         let e = store.capture(vec![m]).unwrap_err();

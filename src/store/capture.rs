@@ -4,13 +4,13 @@
 use rusqlite::params;
 use serde_json::Value;
 
-use super::ids::SqlId;
-use super::rows::{apply, Doc, RowCache};
+use super::doc::{apply, Doc};
+use super::rows::RowCache;
 use super::Store;
 use crate::env::new_event_ids;
 use crate::error::{Error, Result};
 use crate::fold::Row;
-use crate::model::{Mutation, VisibleChange};
+use crate::model::{Mutation, RowJson, VisibleChange};
 use crate::protocol::{EventType, Key};
 
 /// A mutation checked and turned into the parts of an event.
@@ -19,7 +19,7 @@ struct Checked {
     kind: EventType,
     key: Value,
     key_text: String,
-    payload: Row,
+    payload: String,
     changes: Option<Row>,
 }
 
@@ -45,6 +45,20 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The text of a row given as JSON: `None` for absent or `null`, an error
+/// unless it is an object.
+fn row_text(collection: &str, what: &str, v: Option<RowJson>) -> Result<Option<String>> {
+    let Some(v) = v else { return Ok(None) };
+    match v.as_str().trim_start().as_bytes().first() {
+        Some(b'{') => Ok(Some(v.into_string())),
+        Some(b'n') => Ok(None),
+        _ => Err(Error::invalid(
+            collection,
+            format!("{what} must be an object, got {}", json_type(&v.to_value())),
+        )),
+    }
+}
+
 fn check(m: Mutation) -> Result<Checked> {
     let c = m.collection.as_str();
     if c.is_empty() {
@@ -63,7 +77,7 @@ fn check(m: Mutation) -> Result<Checked> {
         .text();
     let (payload, changes) = match m.kind {
         EventType::Insert | EventType::Update => {
-            let payload = object(c, "the modified row", m.modified)?.ok_or_else(|| {
+            let payload = row_text(c, "the modified row", m.modified)?.ok_or_else(|| {
                 Error::invalid(c, format!("an {} needs the modified row", m.kind.as_str()))
             })?;
             let changes = match m.kind {
@@ -74,7 +88,7 @@ fn check(m: Mutation) -> Result<Checked> {
         }
         // A delete records the row as it was; TanStack always passes it.
         EventType::Delete => (
-            object(c, "the original row", m.original)?.unwrap_or_default(),
+            row_text(c, "the original row", m.original)?.unwrap_or_else(|| "{}".to_string()),
             None,
         ),
     };
@@ -104,31 +118,29 @@ impl Store {
         let tx = self.conn.unchecked_transaction()?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (event_id, collection, kind, key, payload, changes, timestamp,
-                                 origin, status, applied, client_id, schema_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8, ?9)",
+                                 origin, status, applied, schema_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8)",
         )?;
-        let mut cache = RowCache::default();
+        let mut cache = RowCache::new(&tx)?;
         for (c, id) in checked.into_iter().zip(ids) {
             self.learn_key_kind(&c.collection, &c.key)?;
-            let text = serde_json::to_string(&c.payload)?;
-            let payload = Doc::with_text(c.payload, text);
+            let payload = Doc::from_text(c.payload);
             insert.execute(params![
-                SqlId(&id),
+                &id.as_bytes()[..],
                 c.collection,
                 c.kind.as_str(),
                 c.key_text,
                 payload.text()?,
                 c.changes.as_ref().map(serde_json::to_string).transpose()?,
                 now,
-                self.client_id,
                 self.config.schema_version,
             ])?;
-            let state = cache.get(&tx, &c.collection, &c.key_text)?;
-            state.visible = apply(state.visible.take(), c.kind, &payload, c.changes.as_ref());
+            let state = cache.get(&c.collection, &c.key_text)?;
+            state.visible = apply(state.visible.take(), c.kind, &payload, c.changes.as_ref())?;
             state.overlay = true;
         }
         drop(insert);
-        let changes = cache.flush(&tx, |coll, key| self.key_value(coll, key))?;
+        let changes = cache.flush(|coll, key| self.key_value(coll, key))?;
         tx.commit()?;
         Ok(changes)
     }

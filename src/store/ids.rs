@@ -11,10 +11,9 @@ impl ToSql for SqlId<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         // Only the canonical lowercase hyphenated form is stored as bytes, so
         // that reading it back gives the exact string the client was given.
+        let canonical = self.0.len() == 36 && !self.0.bytes().any(|b| b.is_ascii_uppercase());
         match uuid::Uuid::try_parse(self.0) {
-            Ok(u) if u.hyphenated().to_string() == self.0 => {
-                Ok(ToSqlOutput::from(u.as_bytes().to_vec()))
-            }
+            Ok(u) if canonical => Ok(ToSqlOutput::from(u.as_bytes().to_vec())),
             _ => Ok(ToSqlOutput::from(self.0)),
         }
     }

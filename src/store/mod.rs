@@ -4,6 +4,7 @@
 //! network awaits while captures go on (one thread, no locks).
 
 mod capture;
+mod doc;
 mod ids;
 mod outbox;
 mod query;

@@ -54,7 +54,11 @@ impl Store {
                     .map(|t| serde_json::from_str(&t))
                     .transpose()?,
                 timestamp: r.get(6)?,
-                client_id: r.get(7)?,
+                // Own events store no client id: it is this store's.
+                client_id: Some(
+                    r.get::<_, Option<String>>(7)?
+                        .unwrap_or_else(|| self.client_id.clone()),
+                ),
                 schema_version: r.get(8)?,
             });
         }
@@ -129,7 +133,7 @@ impl Store {
              WHERE event_id = ?1 AND origin = 0 AND applied = 0
              RETURNING collection, kind, key, payload, timestamp",
         )?;
-        let mut cache = RowCache::default();
+        let mut cache = RowCache::new(tx)?;
         let mut records = Vec::new();
         for r in rejected {
             let mut rows = mark.query(params![SqlId(&r.event_id), r.code, r.reason])?;
@@ -147,10 +151,10 @@ impl Store {
                 collection_id: collection.clone(),
             });
             drop(rows);
-            cache.get(tx, &collection, &key)?;
+            cache.get(&collection, &key)?;
         }
-        cache.rebase_all(tx)?;
-        let changes = cache.flush(tx, |c, k| self.key_value(c, k))?;
+        cache.rebase_all()?;
+        let changes = cache.flush(|c, k| self.key_value(c, k))?;
         Ok((changes, records))
     }
 }

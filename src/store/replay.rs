@@ -5,8 +5,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::doc::{apply, Doc};
 use super::ids::SqlId;
-use super::rows::{apply, Doc, RowCache};
+use super::rows::RowCache;
 use super::Store;
 use crate::error::Result;
 use crate::fold::Row;
@@ -63,7 +64,7 @@ impl Store {
     pub fn apply_pull(&self, page: PullResponse) -> Result<ReplayOutcome> {
         let tx = self.conn.unchecked_transaction()?;
         let mut outcome = ReplayOutcome::default();
-        let mut cache = RowCache::default();
+        let mut cache = RowCache::new(&tx)?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (event_id, collection, kind, key, payload, changes, timestamp,
@@ -134,15 +135,16 @@ impl Store {
                     self.learn_key_kind(&e.collection_id, &e.key)?;
                 }
                 let payload = match e.payload {
-                    Value::Object(row) => Doc::with_text(row, payload_text),
-                    _ => Doc::new(Row::new()),
+                    Value::Object(_) => Doc::from_text(payload_text),
+                    _ => Doc::from_row(Row::new()),
                 };
-                let state = cache.get(&tx, &e.collection_id, &key_text)?;
-                state.confirmed = apply(state.confirmed.take(), kind, &payload, e.changes.as_ref());
+                let state = cache.get(&e.collection_id, &key_text)?;
+                state.confirmed =
+                    apply(state.confirmed.take(), kind, &payload, e.changes.as_ref())?;
             }
         }
-        cache.rebase_all(&tx)?;
-        outcome.changes = cache.flush(&tx, |c, k| self.key_value(c, k))?;
+        cache.rebase_all()?;
+        outcome.changes = cache.flush(|c, k| self.key_value(c, k))?;
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             [&page.cursor],
@@ -156,14 +158,14 @@ impl Store {
     /// stores the snapshot's cursor, in one transaction.
     pub fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<ReplayOutcome> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut cache = RowCache::default();
+        let mut cache = RowCache::new(&tx)?;
         // Every stored key first, so rows absent from the snapshot are removed.
         let stored: Vec<(String, String)> = tx
             .prepare("SELECT collection, key FROM rows")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (collection, key) in &stored {
-            cache.get(&tx, collection, key)?.confirmed = None;
+            cache.get(collection, key)?.confirmed = None;
         }
         let mut unrecognized = Vec::new();
         for row in &snapshot.rows {
@@ -178,8 +180,8 @@ impl Store {
             if row.key.is_number() {
                 self.learn_key_kind(&row.collection_id, &row.key)?;
             }
-            cache.get(&tx, &row.collection_id, &key.text())?.confirmed =
-                Some(Doc::new(row.value.clone()));
+            cache.get(&row.collection_id, &key.text())?.confirmed =
+                Some(Doc::from_row(row.value.clone()));
         }
         // Own events the snapshot already contains must not be folded again.
         if let Ok(upto) = snapshot.cursor.parse::<i64>() {
@@ -188,8 +190,8 @@ impl Store {
                 [upto],
             )?;
         }
-        cache.rebase_all(&tx)?;
-        let changes = cache.flush(&tx, |c, k| self.key_value(c, k))?;
+        cache.rebase_all()?;
+        let changes = cache.flush(|c, k| self.key_value(c, k))?;
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             [&snapshot.cursor],

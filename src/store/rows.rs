@@ -2,95 +2,16 @@
 //! memory, written back once, and turned into the visible changes the JS side
 //! must apply.
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
+use super::doc::{apply, Doc};
 use crate::error::Result;
-use crate::fold::{effect, merge, Effect, Row};
-use crate::model::{ChangeKind, RowJson, VisibleChange};
+use crate::fold::Row;
+use crate::model::{ChangeKind, VisibleChange};
 use crate::protocol::EventType;
-
-/// A row shared between the event that wrote it, the confirmed and the
-/// visible state, with its JSON text computed at most once. Most events
-/// replace a whole row, so the payload's text is written to the row table
-/// as is, without a second serialisation or copy.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Doc(Rc<DocInner>);
-
-#[derive(Debug)]
-struct DocInner {
-    row: Row,
-    text: OnceCell<String>,
-}
-
-impl PartialEq for DocInner {
-    fn eq(&self, other: &Self) -> bool {
-        self.row == other.row
-    }
-}
-
-impl Doc {
-    pub fn new(row: Row) -> Doc {
-        Doc(Rc::new(DocInner {
-            row,
-            text: OnceCell::new(),
-        }))
-    }
-
-    /// A row whose JSON text is already known.
-    pub fn with_text(row: Row, text: String) -> Doc {
-        Doc(Rc::new(DocInner {
-            row,
-            text: OnceCell::from(text),
-        }))
-    }
-
-    pub fn parse(text: String) -> Result<Doc> {
-        Ok(Doc::with_text(serde_json::from_str(&text)?, text))
-    }
-
-    pub fn text(&self) -> Result<&str> {
-        if let Some(t) = self.0.text.get() {
-            return Ok(t);
-        }
-        let t = serde_json::to_string(&self.0.row)?;
-        Ok(self.0.text.get_or_init(|| t))
-    }
-
-    /// The row as an owned value, copying only when it is shared.
-    pub fn into_row(self) -> Row {
-        match Rc::try_unwrap(self.0) {
-            Ok(inner) => inner.row,
-            Err(shared) => shared.row.clone(),
-        }
-    }
-
-    fn same(a: &Doc, b: &Doc) -> bool {
-        Rc::ptr_eq(&a.0, &b.0) || a.0.row == b.0.row
-    }
-}
-
-/// [`crate::fold::apply`] over shared rows.
-pub(crate) fn apply(
-    base: Option<Doc>,
-    kind: EventType,
-    payload: &Doc,
-    changes: Option<&Row>,
-) -> Option<Doc> {
-    match effect(kind, base.is_some(), changes) {
-        Effect::Payload => Some(payload.clone()),
-        Effect::Merge(changes) => base.map(|b| {
-            let mut row = b.into_row();
-            merge(&mut row, changes);
-            Doc::new(row)
-        }),
-        Effect::Remove => None,
-    }
-}
 
 /// One key's state inside a transaction.
 #[derive(Debug, Default)]
@@ -107,9 +28,11 @@ pub(crate) struct RowState {
     stored: bool,
 }
 
-/// Touched keys, in first-touch order.
-#[derive(Default)]
-pub(crate) struct RowCache {
+/// Touched keys, in first-touch order, inside one transaction on `conn`.
+pub(crate) struct RowCache<'c> {
+    conn: &'c Connection,
+    /// Prepared once per transaction, not fetched from rusqlite's cache per key.
+    select: rusqlite::CachedStatement<'c>,
     /// `collection \0 key` → position in `states`.
     index: HashMap<String, usize>,
     states: Vec<(String, String, RowState)>,
@@ -117,12 +40,25 @@ pub(crate) struct RowCache {
 }
 
 fn parse(text: Option<String>) -> Result<Option<Doc>> {
-    text.map(Doc::parse).transpose()
+    Ok(text.map(Doc::from_text))
 }
 
-impl RowCache {
+impl<'c> RowCache<'c> {
+    /// An empty cache for a transaction on `conn`.
+    pub fn new(conn: &'c Connection) -> Result<Self> {
+        Ok(RowCache {
+            conn,
+            select: conn.prepare_cached(
+                "SELECT confirmed, visible, overlay FROM rows WHERE collection = ?1 AND key = ?2",
+            )?,
+            index: HashMap::new(),
+            states: Vec::new(),
+            probe: String::new(),
+        })
+    }
+
     /// The state of a key, loaded from the table on first touch.
-    pub fn get(&mut self, conn: &Connection, collection: &str, key: &str) -> Result<&mut RowState> {
+    pub fn get(&mut self, collection: &str, key: &str) -> Result<&mut RowState> {
         self.probe.clear();
         self.probe.push_str(collection);
         self.probe.push('\0');
@@ -130,10 +66,8 @@ impl RowCache {
         if let Some(&i) = self.index.get(self.probe.as_str()) {
             return Ok(&mut self.states[i].2);
         }
-        let loaded = conn
-            .prepare_cached(
-                "SELECT confirmed, visible, overlay FROM rows WHERE collection = ?1 AND key = ?2",
-            )?
+        let loaded = self
+            .select
             .query_row(params![collection, key], |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?,
@@ -168,11 +102,8 @@ impl RowCache {
 
     /// Writes every touched key back and returns the visible changes, in
     /// first-touch order. `key_value` maps a key's text to its typed value.
-    pub fn flush(
-        self,
-        conn: &Connection,
-        key_value: impl Fn(&str, &str) -> Value,
-    ) -> Result<Vec<VisibleChange>> {
+    pub fn flush(self, key_value: impl Fn(&str, &str) -> Value) -> Result<Vec<VisibleChange>> {
+        let conn = self.conn;
         let mut upsert = conn.prepare_cached(
             "INSERT INTO rows (collection, key, confirmed, visible, overlay) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (collection, key) DO UPDATE SET
@@ -197,7 +128,7 @@ impl RowCache {
             let (kind, value) = match (state.before, state.visible) {
                 (None, Some(after)) => (ChangeKind::Insert, after),
                 (Some(before), None) => (ChangeKind::Delete, before),
-                (Some(before), Some(after)) if !Doc::same(&before, &after) => {
+                (Some(before), Some(after)) if !Doc::same(&before, &after)? => {
                     (ChangeKind::Update, after)
                 }
                 _ => continue,
@@ -206,18 +137,19 @@ impl RowCache {
                 key: key_value(&collection, &key),
                 collection,
                 kind,
-                value: RowJson::from_text(value.text()?.to_string())?,
+                value: value.to_json()?,
             });
         }
         Ok(changes)
     }
 }
 
-impl RowCache {
+impl RowCache<'_> {
     /// Recomputes every touched key's visible row: its confirmed row with the
     /// key's still-unapplied, unrejected local events folded on top, oldest
     /// first (the rebase).
-    pub fn rebase_all(&mut self, conn: &Connection) -> Result<()> {
+    pub fn rebase_all(&mut self) -> Result<()> {
+        let conn = self.conn;
         // Usually no local event is pending at all: then visible = confirmed
         // and the per-key look-ups are skipped.
         let any_pending: bool = conn
@@ -248,12 +180,12 @@ impl RowCache {
                 let Some(kind) = EventType::parse(&r.get::<_, String>(0)?) else {
                     continue;
                 };
-                let payload = Doc::parse(r.get(1)?)?;
+                let payload = Doc::from_text(r.get(1)?);
                 let changes: Option<Row> = r
                     .get::<_, Option<String>>(2)?
                     .map(|t| serde_json::from_str(&t))
                     .transpose()?;
-                visible = apply(visible, kind, &payload, changes.as_ref());
+                visible = apply(visible, kind, &payload, changes.as_ref())?;
                 folded = true;
             }
             state.visible = visible;

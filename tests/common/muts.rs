@@ -9,7 +9,7 @@ pub fn insert(collection: &str, row: Value) -> Mutation {
         collection: collection.into(),
         kind: EventType::Insert,
         key: row["id"].clone(),
-        modified: Some(row.clone()),
+        modified: Some(row.clone().into()),
         original: None,
         changes: Some(row),
     }
@@ -27,8 +27,8 @@ pub fn update(collection: &str, before: &Value, after: Value) -> Mutation {
         collection: collection.into(),
         kind: EventType::Update,
         key: after["id"].clone(),
-        modified: Some(after),
-        original: Some(before.clone()),
+        modified: Some(after.into()),
+        original: Some(before.clone().into()),
         changes: Some(Value::Object(changes)),
     }
 }
@@ -46,7 +46,7 @@ pub fn delete(collection: &str, row: &Value) -> Mutation {
         kind: EventType::Delete,
         key: row["id"].clone(),
         modified: None,
-        original: Some(row.clone()),
+        original: Some(row.clone().into()),
         changes: None,
     }
 }
