@@ -71,6 +71,13 @@ impl RowJson {
     }
 }
 
+/// `null`, for a missing row.
+impl Default for RowJson {
+    fn default() -> Self {
+        RowJson::from_text("null".to_string()).expect("null is JSON")
+    }
+}
+
 impl From<Value> for RowJson {
     fn from(v: Value) -> Self {
         RowJson::from_text(v.to_string()).expect("a Value serialises to valid JSON")

@@ -185,9 +185,10 @@ pub struct PulledEvent {
     pub kind: String,
     /// The row key (string or number; servers may stringify numbers).
     pub key: Value,
-    /// The row (see [`Event::payload`]).
+    /// The row (see [`Event::payload`]), kept as JSON text: replay stores it
+    /// as is and parses it only when a field merge needs it.
     #[serde(default)]
-    pub payload: Value,
+    pub payload: crate::model::RowJson,
     /// Client wall clock at capture.
     #[serde(default)]
     pub timestamp: i64,
@@ -214,7 +215,7 @@ impl PulledEvent {
             collection_id: event.collection_id.clone(),
             kind: event.kind.as_str().to_string(),
             key: event.key.to_value(),
-            payload: Value::Object(event.payload.clone()),
+            payload: Value::Object(event.payload.clone()).into(),
             timestamp: event.timestamp,
             changes: event.changes.clone(),
             client_id: event.client_id.clone(),

@@ -3,7 +3,6 @@
 
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::doc::{apply, Doc};
 use super::ids::SqlId;
@@ -47,9 +46,9 @@ fn understand(e: &PulledEvent) -> std::result::Result<(EventType, Key), String> 
         EventType::parse(&e.kind).ok_or_else(|| format!("unknown event type '{}'", e.kind))?;
     let key = Key::from_value(&e.key)
         .ok_or_else(|| "the key is neither a string nor a number".to_string())?;
-    match &e.payload {
-        Value::Object(_) => Ok((kind, key)),
-        Value::Null if kind == EventType::Delete => Ok((kind, key)),
+    match e.payload.as_str().trim_start().as_bytes().first() {
+        Some(b'{') => Ok((kind, key)),
+        Some(b'n') if kind == EventType::Delete => Ok((kind, key)),
         _ => Err("the payload is not an object".to_string()),
     }
 }
@@ -83,7 +82,7 @@ impl Store {
                     Ok((_, key)) => key.text(),
                     Err(_) => e.key.to_string(),
                 };
-                let payload_text = serde_json::to_string(&e.payload)?;
+                let payload_text = e.payload.as_str();
                 let inserted = insert.execute(params![
                     SqlId(&e.event_id),
                     e.collection_id,
@@ -134,9 +133,10 @@ impl Store {
                 if e.key.is_number() {
                     self.learn_key_kind(&e.collection_id, &e.key)?;
                 }
-                let payload = match e.payload {
-                    Value::Object(_) => Doc::from_text(payload_text),
-                    _ => Doc::from_row(Row::new()),
+                let payload = if e.payload.as_str().trim_start().starts_with('{') {
+                    Doc::from_text(e.payload.into_string())
+                } else {
+                    Doc::from_row(Row::new())
                 };
                 let state = cache.get(&e.collection_id, &key_text)?;
                 state.confirmed =

@@ -210,7 +210,12 @@ impl FakeServer {
                     .unwrap_or_else(|| e.key.to_string()),
             );
             let kind = EventType::parse(&e.kind).unwrap();
-            let payload = e.payload.as_object().cloned().unwrap_or_default();
+            let payload = e
+                .payload
+                .to_value()
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let base = rows.remove(&id).map(|(_, r)| r);
             if let Some(r) = fold::apply(base, kind, &payload, e.changes.as_ref()) {
                 rows.insert(id, (e.key.clone(), r));

@@ -452,10 +452,10 @@ async fn scopes_are_isolated(db: TestDb) {
     assert_eq!(seqs(&b.push_ok(&[b_version]).await), vec![1]);
     let (events, _) = b.pull_all("0").await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].payload["title"], json!("B's"));
+    assert_eq!(events[0].payload.to_value()["title"], json!("B's"));
     let (events, _) = a.pull_all("0").await;
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0].payload["title"], json!("A's"));
+    assert_eq!(events[0].payload.to_value()["title"], json!("A's"));
 
     let (_, snap) = b.get("/api/snapshot").await;
     let snap: Snapshot = serde_json::from_value(snap).unwrap();
