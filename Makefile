@@ -46,8 +46,13 @@ bench-binding:
 	CARGO_TARGET_DIR=target/server cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
 	node tests/browser/bench.mjs
 
+## demo: the sync server (--demo-rules) and examples/todo-react at http://localhost:5173; Ctrl-C stops both.
+demo: setup package
+	scripts/demo.sh
+
+## test-e2e: the demo app and the sync server in headless Chromium, two contexts; prints the screenshots' folder.
 test-e2e:
-	@echo "test-e2e: (wired in with the example app)"
+	tests/e2e/run.sh
 
 bench:
 	cargo bench -p eventsourced-db --bench core
