@@ -48,6 +48,15 @@ cp pkg-template/package.json pkg-template/README.md pkg/
 cp js/dist/*.js js/dist/*.d.ts pkg/
 cp js/wasm/$NAME.js js/wasm/$NAME.d.ts pkg/
 cp "$BINDGEN_DIR/${NAME}_bg.opt.wasm" "pkg/${NAME}_bg.wasm"
+# The glue declares `[Symbol.dispose]()`, which needs TypeScript's
+# esnext.disposable lib: apps with an older `lib` and `skipLibCheck: false`
+# would fail to type-check. Apps never hold the core object (the worker
+# does), so the public types drop the disposer; the runtime keeps it.
+sed -i '/\[Symbol\.dispose\]()/d' "pkg/$NAME.d.ts"
+if grep -q 'Symbol\.dispose' pkg/*.d.ts; then
+  echo "package: Symbol.dispose is still in the public types" >&2
+  exit 1
+fi
 
 gz() { gzip -9 -c "$1" | wc -c; }
 raw_wasm=$(wc -c < "pkg/${NAME}_bg.wasm")

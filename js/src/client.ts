@@ -32,6 +32,8 @@ import {
   type WireError,
   type WireTransport,
 } from './protocol.js';
+import { canElect } from './tabs-election.js';
+import { TabsEndpoint } from './tabs.js';
 
 /** The HTTP sync protocol's URLs (relative ones resolve against the page). */
 export interface HttpSyncTarget {
@@ -71,6 +73,14 @@ export interface CoreClientOptions extends OpenOptions {
   notifyCaptures?: boolean;
   /** How long a worker may take to load (default 15000 ms). */
   readyTimeoutMs?: number;
+  /**
+   * Share an OPFS database with the app's other tabs (default true where
+   * Web Locks exist): one leader tab runs the worker, the others send it
+   * their requests and receive its change stream; when it goes, another
+   * takes over. `false`: this tab opens the database alone (another tab
+   * holding it makes the open fail).
+   */
+  tabs?: boolean;
 }
 
 type Pending = { resolve(value: unknown): void; reject(error: unknown): void };
@@ -84,6 +94,7 @@ export class CoreClient {
   private readonly listeners = new Set<(n: Notification) => void>();
   private failure: EventSourcedError | null = null;
   private _info: OpenInfo | null = null;
+  private _isLeader = true;
 
   private constructor(private readonly endpoint: Endpoint) {
     endpoint.listen((message) => this.receive(message));
@@ -97,15 +108,18 @@ export class CoreClient {
    */
   static async open(name: string, options: CoreClientOptions = {}): Promise<CoreClient> {
     const mode = options.mode ?? (typeof Worker === 'function' ? 'worker' : 'in-process');
-    const endpoint =
-      mode === 'worker'
+    const storage = options.storage ?? 'opfs';
+    // Only OPFS needs one owner; in-memory databases are per tab anyway.
+    const shared = mode === 'worker' && storage === 'opfs' && options.tabs !== false && canElect();
+    const endpoint = shared
+      ? new TabsEndpoint({ name, startHost: () => startWorker(options) })
+      : mode === 'worker'
         ? await startWorker(options)
         : (await import('./worker-local.js')).createLocalEndpoint({
             ...(options.wasm !== undefined && { wasm: options.wasm }),
             ...(options.wasmUrl !== undefined && { wasmUrl: options.wasmUrl }),
           });
     const client = new CoreClient(endpoint);
-    const storage = options.storage ?? 'opfs';
     if (storage === 'opfs') requestPersistence();
     const openOptions: OpenOptions = { storage };
     if (options.collections) openOptions.collections = options.collections;
@@ -123,6 +137,14 @@ export class CoreClient {
       throw e;
     }
     return client;
+  }
+
+  /**
+   * Whether this tab owns the database (always, with one tab or `tabs:
+   * false`). Followed by `subscribe` notifications of kind `leader`.
+   */
+  get isLeader(): boolean {
+    return this._isLeader;
   }
 
   /** Name, client id, storage, and the cursor at open. */
@@ -232,6 +254,7 @@ export class CoreClient {
         }
         return;
       case 'notify':
+        if (message.notification.kind === 'leader') this._isLeader = message.notification.isLeader;
         for (const l of this.listeners) {
           try {
             l(message.notification);

@@ -75,6 +75,11 @@ export class Binding implements CollectionHost {
     for (const [name, list] of byCollection) this.sinks.get(name)?.apply(list);
   }
 
+  /** Makes a collection's synced state equal the core's rows (after a gap in the change stream). */
+  reconcile(collection: string, rows: ReadonlyArray<{ key: Key; value: Record<string, unknown> }>): void {
+    this.sinks.get(collection)?.reconcile(rows);
+  }
+
   private async capture(transaction: TransactionLike): Promise<void> {
     const mutations: Mutation[] = [];
     const touched = new Set<string>();

@@ -120,6 +120,27 @@ export class RowSink {
     commit();
   }
 
+  /**
+   * Makes the synced state equal `rows` (the core's visible rows): writes
+   * every row and deletes the keys it no longer has. For a change stream
+   * that may have had a gap (another tab took over the database).
+   */
+  reconcile(rows: ReadonlyArray<{ key: Key; value: Row }>): void {
+    // Still hydrating: the snapshot on its way is as fresh.
+    if (this.buffer) return;
+    const changes: VisibleChange[] = [];
+    const keep = new Set<string | number>();
+    for (const { key, value } of rows) {
+      const change: VisibleChange = { collection: '', key, type: 'update', value };
+      keep.add(this.keyOf(change));
+      changes.push(change);
+    }
+    for (const key of this.present) {
+      if (!keep.has(key)) changes.push({ collection: '', key, type: 'delete', value: {} });
+    }
+    this.apply(changes);
+  }
+
   /** The key as `getKey` makes it (a server may have turned a number key into text). */
   private keyOf(change: VisibleChange): string | number {
     if (change.value && typeof change.value === 'object' && Object.keys(change.value).length > 0) {

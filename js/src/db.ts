@@ -79,6 +79,12 @@ export interface EventSourcedDBConfig<D extends CollectionDefinitions> {
   wasmUrl?: string | URL;
   /** In-process mode: the wasm bytes or module. */
   wasm?: BufferSource | WebAssembly.Module;
+  /**
+   * Share the database with this app's other tabs (default true where Web
+   * Locks exist): one leader tab owns it and runs sync, every tab reads and
+   * writes through it, and another tab takes over when it closes.
+   */
+  tabs?: boolean;
   /** Batch sizes, retries within a round. */
   syncOptions?: SyncOptions;
   /** Automatic sync (default on when `sync` is set); `false` for manual `db.sync()` only. */
@@ -158,6 +164,7 @@ export async function createEventSourcedDB<const D extends CollectionDefinitions
       ...(config.workerUrl !== undefined && { workerUrl: config.workerUrl }),
       ...(config.wasmUrl !== undefined && { wasmUrl: config.wasmUrl }),
       ...(config.wasm !== undefined && { wasm: config.wasm }),
+      ...(config.tabs !== undefined && { tabs: config.tabs }),
       ...(config.schemaVersion !== undefined && { schemaVersion: config.schemaVersion }),
       collections: definitions.map(([cname, def]) => ({ name: cname, keyKind: def.keyKind ?? 'unknown' })),
     });
@@ -232,7 +239,9 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       this.auto = new AutoSync(
         {
           run: async () => (await this.sync()).errors.length > 0,
-          active: () => !this.disposed && this.statusStore.get().online && !this.statusStore.get().paused,
+          // Only the leader tab syncs: it owns the database.
+          active: () =>
+            !this.disposed && this.client.isLeader && this.statusStore.get().online && !this.statusStore.get().paused,
         },
         autoOptions,
       );
@@ -251,6 +260,11 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
           case 'changes':
             this.binding.applyChanges(n.changes);
             this.feed.refresh();
+            if (n.cause === 'capture') {
+              // Another tab's write: the leader pushes it.
+              this.refreshCounts();
+              this.auto?.schedule();
+            }
             return;
           case 'rejections':
             this.rejectionList.add(n.rejections);
@@ -270,6 +284,11 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
               lastSyncAt: n.status.lastSyncAt,
               lastError: n.status.lastError ? EventSourcedError.fromWire(n.status.lastError) : null,
             });
+            // Another tab's round (this tab's own refreshes after `sync`).
+            if (!n.status.syncing && !this.client.isLeader) this.refreshCounts();
+            return;
+          case 'leader':
+            this.leaderChanged(n.isLeader);
             return;
           case 'closed':
             return;
@@ -289,7 +308,7 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
     }
     this.watchConnectivity();
     this.auto?.start();
-    if (this.statusStore.get().online) this.tail?.start();
+    this.startTail();
     return this;
   }
 
@@ -338,7 +357,7 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
     this.statusStore.update({ paused: false });
     this.auto?.resetBackoff();
     this.auto?.schedule(0);
-    if (this.statusStore.get().online) this.tail?.start();
+    this.startTail();
   }
 
   async dispose(): Promise<void> {
@@ -355,6 +374,41 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       }
     }
     await this.client.close();
+  }
+
+  /** The live tail runs in the leader tab only, while online and not paused. */
+  private startTail(): void {
+    const s = this.statusStore.get();
+    if (this.client.isLeader && s.online && !s.paused) this.tail?.start();
+  }
+
+  /**
+   * Another tab, or this one, took the database over. What changed around
+   * the switch may not have been streamed here: re-read rows, rejections,
+   * counts. The new leader also takes over sync.
+   */
+  private leaderChanged(isLeader: boolean): void {
+    if (this.disposed) return;
+    if (isLeader) {
+      this.auto?.resetBackoff();
+      this.auto?.schedule(0);
+      this.startTail();
+    } else {
+      this.tail?.stop();
+    }
+    for (const name of Object.keys(this.collections)) {
+      // Applied as the answer arrives, so later changes of the stream land on top.
+      this.client.visibleRows(name).then(
+        (rows) => this.binding.reconcile(name, rows),
+        () => undefined,
+      );
+    }
+    this.client.rejections().then(
+      (list) => this.rejectionList.reset(list),
+      () => undefined,
+    );
+    this.refreshCounts();
+    this.feed.refresh();
   }
 
   /** Re-reads the pending count (coalesced: at most one read in flight). */
@@ -386,7 +440,7 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       const auto = typeof this.config.autoSync === 'object' ? this.config.autoSync : {};
       this.auto?.resetBackoff();
       if (auto.onOnline !== false) this.auto?.schedule(0);
-      if (!this.statusStore.get().paused) this.tail?.start();
+      this.startTail();
     };
     const onOffline = () => {
       this.statusStore.update({ online: false });

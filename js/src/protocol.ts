@@ -144,6 +144,11 @@ export interface WireError {
 export interface RequestEnvelope {
   id: number;
   request: Request;
+  /**
+   * Multi-tab: the request was first sent at this time (`Date.now()`) to a
+   * leader tab that has gone since, so it may have run there already.
+   */
+  retrySince?: number;
 }
 
 export type ResponseEnvelope =
@@ -172,7 +177,13 @@ export type Notification =
   | { kind: 'changes'; cause: 'sync' | 'capture'; changes: VisibleChange[] }
   | { kind: 'rejections'; rejections: Rejection[] }
   | { kind: 'status'; status: HostStatus }
-  | { kind: 'closed' };
+  | { kind: 'closed' }
+  /**
+   * Multi-tab: another tab (or this one, when `isLeader`) now owns the
+   * database. Changes made around the switch may not have been streamed:
+   * re-read the state. Sent by the client itself, never by a host.
+   */
+  | { kind: 'leader'; isLeader: boolean };
 
 export interface HostStatus {
   syncing: boolean;

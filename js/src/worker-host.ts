@@ -292,6 +292,7 @@ export class CoreHost {
     const callId = this.nextCallId++;
     return new Promise((resolve, reject) => {
       this.calls.set(callId, { resolve, reject });
+      this.flushResponses();
       this.env.post({ type: 'callback', callId, requestId, method, args });
     });
   }
@@ -302,19 +303,23 @@ export class CoreHost {
   }
 
   private notify(notification: Notification): void {
+    // Responses first: a capture's result must never land after a newer
+    // notified state of the same row (the client would write a stale row).
+    this.flushResponses();
     this.env.post({ type: 'notify', notification });
   }
 
-  /** Responses of one tick go in one message. */
+  /** Responses of one tick go in one message (or sooner, before a notification). */
   private respond(response: ResponseEnvelope): void {
     this.responses.push(response);
-    if (this.responses.length === 1) {
-      queueMicrotask(() => {
-        const batch = this.responses;
-        this.responses = [];
-        this.env.post({ type: 'responses', batch });
-      });
-    }
+    if (this.responses.length === 1) queueMicrotask(() => this.flushResponses());
+  }
+
+  private flushResponses(): void {
+    if (this.responses.length === 0) return;
+    const batch = this.responses;
+    this.responses = [];
+    this.env.post({ type: 'responses', batch });
   }
 }
 

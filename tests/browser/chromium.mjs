@@ -31,3 +31,19 @@ export async function openPage(context, base, path) {
   await page.waitForFunction(() => document.body.dataset.ready === 'true' || 'readme' in window, null, { timeout: 30_000 });
   return page;
 }
+
+/**
+ * A persistent context (a real profile in `userDataDir`): its pages share
+ * one origin's OPFS on disk, Web Locks and BroadcastChannel, like the tabs
+ * of one browser window. (The default context keeps OPFS in memory.) The
+ * back/forward cache is on, as in a user's browser.
+ */
+export function launchPersistent(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    // Playwright turns the back/forward cache off by default; tabs must survive it.
+    ignoreDefaultArgs: ['--disable-back-forward-cache'],
+    args: CHROMIUM_FLAGS,
+  });
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test-browser`: the built package in Debian's headless Chromium via
-# playwright-core (OPFS, reloads, two contexts, the README's usage section),
-# against the reference sync server on loopback.
+# playwright-core (OPFS, reloads, two contexts, the README's usage section,
+# several tabs of one database) against the reference sync server on loopback.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
@@ -11,5 +11,5 @@ CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-serve
 ../package/install-built.sh .
 echo "test-browser: type-checking the test pages (the README's usage) against the package"
 npx --no-install tsc -p tsconfig.json
-node --test --test-concurrency=1 browser.test.mjs
+node --test --test-concurrency=1 browser.test.mjs multitab.test.mjs
 echo "test-browser: passed"

@@ -15,6 +15,11 @@ const page = (script) =>
 export function startStaticServer() {
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
+    if (path === '/favicon.ico') {
+      // Otherwise a 404 in every page's console.
+      res.writeHead(204).end();
+      return;
+    }
     const html = /^\/(\w+)\.html$/.exec(path);
     if (html) {
       res.writeHead(200, { 'content-type': 'text/html' }).end(page(html[1]));

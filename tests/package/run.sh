@@ -9,7 +9,7 @@ ROOT=$(cd ../.. && pwd)
 echo "test-package: building the reference sync server"
 CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
 ./install-built.sh .
-node --test --test-concurrency=1 binding.test.mjs server.test.mjs
+node --test --test-concurrency=1 binding.test.mjs server.test.mjs ordering.test.mjs
 echo "test-package: type-checking the README's usage against the package's declarations"
 npx --no-install tsc -p tsconfig.json
 echo "test-package: passed"

@@ -1,0 +1,37 @@
+// The host's messages keep one order: a capture's response is posted before
+// any later notification (before the fix it went a microtask late, so a
+// pulled newer state of the same row could land first and be overwritten
+// by the stale capture result). Drives the packaged host directly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+
+const dir = new URL('./node_modules/@eventsourced/db/', import.meta.url);
+// By path: the host is internal (not in the package's exports).
+const { CoreHost } = await import(new URL('worker-host.js', dir));
+const glue = await import(new URL('eventsourced_db.js', dir));
+
+test('a capture response is posted before the notification that follows it', async () => {
+  await glue.default({ module_or_path: await readFile(new URL('eventsourced_db_bg.wasm', dir)) });
+  const posted = [];
+  const tasks = [];
+  const host = new CoreHost({
+    load: async () => glue.EventSourcedCore,
+    post: (m) => posted.push(m),
+    schedule: (task) => tasks.push(task),
+  });
+  host.receive({
+    type: 'requests',
+    batch: [{ id: 1, request: { op: 'open', name: 'order', options: { storage: 'memory' }, notifyCaptures: true } }],
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  posted.length = 0;
+  const mutation = { collection: 'todos', type: 'insert', key: 'k', modified: { id: 'k' } };
+  host.receive({ type: 'requests', batch: [{ id: 2, request: { op: 'capture', mutations: [mutation] } }] });
+  tasks.shift()();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(
+    posted.map((m) => (m.type === 'notify' ? `notify:${m.notification.kind}` : `${m.type}:${m.batch.map((r) => r.id)}`)),
+    ['responses:2', 'notify:changes'],
+  );
+});
