@@ -150,6 +150,7 @@ fn main() {
                             modified: Some(r.clone().into()),
                             original: None,
                             changes: Some(r),
+                            event_id: None,
                         }
                     })
                     .collect()
@@ -193,6 +194,7 @@ fn main() {
                     modified: Some(r.into()),
                     original: None,
                     changes: Some(json!({"title": "edited locally"})),
+                    event_id: None,
                 }
             })
             .collect();

@@ -28,6 +28,12 @@ pub struct Mutation {
     /// For an update, only the changed fields.
     #[serde(default)]
     pub changes: Option<Value>,
+    /// The event id to record this mutation under (a UUID). A caller that may
+    /// send the same mutation twice (a tab retrying after a leader change)
+    /// supplies it: a capture whose id is already in the log is not applied
+    /// again, and reports the row as it stands. Minted here when absent.
+    #[serde(default)]
+    pub event_id: Option<String>,
 }
 
 /// What happened to a row of the visible state.

@@ -1,4 +1,5 @@
 //! The store on its own: capture, reopen, invalid input, a full disk.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
@@ -273,4 +274,52 @@ fn history_lists_a_rows_events_in_effective_order() {
         store.events(&q).unwrap()[0].kind,
         EventType::Insert.as_str()
     );
+}
+
+#[test]
+fn a_capture_replayed_with_the_same_event_id_is_applied_once_and_reports_the_row() {
+    let store = memory_store();
+    let id = "01890a5d-ac96-774b-bcce-b302099a8057";
+    let with_id = |mut m: Mutation, id: &str| {
+        m.event_id = Some(id.to_string());
+        m
+    };
+    let v1 = json!({"id": "t1", "title": "first"});
+    let first = store
+        .capture(vec![with_id(insert("todos", v1.clone()), id)])
+        .unwrap();
+    assert_eq!(first[0].kind, ChangeKind::Insert);
+    // The same mutation again (a retry after a leader change): nothing new.
+    let again = store
+        .capture(vec![with_id(insert("todos", v1.clone()), id)])
+        .unwrap();
+    assert_eq!(store.counts().unwrap().total, 1);
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].kind, &again[0].value),
+        (ChangeKind::Update, &v1.clone().into())
+    );
+    assert_eq!(
+        store.events(&EventQuery::default()).unwrap()[0].event_id,
+        id
+    );
+
+    // A replayed delete of a row that is gone reports the delete again.
+    let del_id = "01890a5d-ac96-774b-bcce-b302099a8058";
+    store
+        .capture(vec![with_id(delete("todos", &v1), del_id)])
+        .unwrap();
+    let replay = store
+        .capture(vec![with_id(delete("todos", &v1), del_id)])
+        .unwrap();
+    assert_eq!(
+        (replay[0].kind, replay[0].value.to_value()),
+        (ChangeKind::Delete, v1.clone())
+    );
+    assert_eq!(store.counts().unwrap().total, 2);
+
+    let err = store
+        .capture(vec![with_id(insert("todos", v1), "not-a-uuid")])
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_MUTATION");
 }

@@ -1,5 +1,6 @@
 //! The sync engine against an in-process server: convergence, rebase, lost
 //! responses, poison events, retries, malformed answers.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

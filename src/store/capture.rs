@@ -20,6 +20,7 @@ struct Checked {
     key: Value,
     key_text: String,
     payload: String,
+    event_id: Option<uuid::Uuid>,
     changes: Option<Row>,
 }
 
@@ -92,7 +93,15 @@ fn check(m: Mutation) -> Result<Checked> {
             None,
         ),
     };
+    let event_id = match &m.event_id {
+        None => None,
+        Some(id) => Some(
+            uuid::Uuid::try_parse(id)
+                .map_err(|_| Error::invalid(c, format!("the event id '{id}' is not a UUID")))?,
+        ),
+    };
     Ok(Checked {
+        event_id,
         collection: m.collection,
         kind: m.kind,
         key: m.key,
@@ -119,13 +128,15 @@ impl Store {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (event_id, collection, kind, key, payload, changes, timestamp,
                                  origin, status, applied, schema_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8)
+             ON CONFLICT (event_id) DO NOTHING",
         )?;
         let mut cache = RowCache::new(&tx)?;
-        for (c, id) in checked.into_iter().zip(ids) {
+        for (c, minted) in checked.into_iter().zip(ids) {
             self.learn_key_kind(&c.collection, &c.key)?;
+            let id = c.event_id.unwrap_or(minted);
             let payload = Doc::from_text(c.payload);
-            insert.execute(params![
+            let inserted = insert.execute(params![
                 &id.as_bytes()[..],
                 c.collection,
                 c.kind.as_str(),
@@ -136,6 +147,11 @@ impl Store {
                 self.config.schema_version,
             ])?;
             let state = cache.get(&c.collection, &c.key_text)?;
+            if inserted == 0 {
+                // Captured before (a retry): report the row as it stands.
+                state.report = Some(payload);
+                continue;
+            }
             state.visible = apply(state.visible.take(), c.kind, &payload, c.changes.as_ref())?;
             state.overlay = true;
         }

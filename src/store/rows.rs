@@ -26,6 +26,9 @@ pub(crate) struct RowState {
     before: Option<Doc>,
     /// Whether the key has a row in the table.
     stored: bool,
+    /// Report the key even if it did not change (a replayed capture): its
+    /// visible row as an update, or this row as a delete when it is gone.
+    pub report: Option<Doc>,
 }
 
 /// Touched keys, in first-touch order, inside one transaction on `conn`.
@@ -91,6 +94,7 @@ impl<'c> RowCache<'c> {
                     visible,
                     overlay,
                     stored: true,
+                    report: None,
                 }
             }
         };
@@ -125,12 +129,15 @@ impl<'c> RowCache<'c> {
                 };
                 upsert.execute(params![collection, key, confirmed, visible, state.overlay])?;
             }
-            let (kind, value) = match (state.before, state.visible) {
-                (None, Some(after)) => (ChangeKind::Insert, after),
-                (Some(before), None) => (ChangeKind::Delete, before),
-                (Some(before), Some(after)) if !Doc::same(&before, &after)? => {
+            let (kind, value) = match (state.before, state.visible, state.report) {
+                (None, Some(after), _) => (ChangeKind::Insert, after),
+                (Some(before), None, _) => (ChangeKind::Delete, before),
+                (Some(before), Some(after), report)
+                    if report.is_some() || !Doc::same(&before, &after)? =>
+                {
                     (ChangeKind::Update, after)
                 }
+                (None, None, Some(last)) => (ChangeKind::Delete, last),
                 _ => continue,
             };
             changes.push(VisibleChange {

@@ -23,6 +23,12 @@ export interface Mutation {
   original?: Row | null;
   /** For an update, only the changed fields. */
   changes?: Row | null;
+  /**
+   * The event id (a UUID) to record this mutation under. A capture whose id
+   * is already in the log is not applied twice: it reports the row as it
+   * stands. Minted by the core when absent.
+   */
+  eventId?: string;
 }
 
 /** One change of the visible state; for a delete `value` is the row before. */

@@ -12,6 +12,7 @@ pub fn insert(collection: &str, row: Value) -> Mutation {
         modified: Some(row.clone().into()),
         original: None,
         changes: Some(row),
+        event_id: None,
     }
 }
 
@@ -30,6 +31,7 @@ pub fn update(collection: &str, before: &Value, after: Value) -> Mutation {
         modified: Some(after.into()),
         original: Some(before.clone().into()),
         changes: Some(Value::Object(changes)),
+        event_id: None,
     }
 }
 
@@ -48,5 +50,6 @@ pub fn delete(collection: &str, row: &Value) -> Mutation {
         modified: None,
         original: Some(row.clone().into()),
         changes: None,
+        event_id: None,
     }
 }
