@@ -20,7 +20,7 @@ APP_DIR=examples/todo-react
 [ -f pkg/index.js ] || make package
 
 echo "demo: building the sync server"
-CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+SERVER_BIN=$(scripts/server-bin.sh)
 echo "demo: building the app (sync URL $SYNC_URL)"
 (cd "$APP_DIR" && VITE_SYNC_URL="$SYNC_URL" npx --no-install vite build --logLevel warn)
 
@@ -47,7 +47,7 @@ trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$DATA_DIR"
-"$ROOT/target/server/debug/eventsourced-sync-server" \
+"$SERVER_BIN" \
   --listen "127.0.0.1:$SERVER_PORT" \
   --database "sqlite:$DATA_DIR/sync-server.sqlite" \
   --demo-rules &

@@ -34,9 +34,7 @@ wait_http() { # URL NAME LOG
 }
 
 echo "test-wasm: building the reference sync server"
-# The server's own target dir (shared with its developer's builds).
-CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
-SERVER_BIN="$ROOT/target/server/debug/eventsourced-sync-server"
+SERVER_BIN=$("$ROOT/scripts/server-bin.sh")
 
 SERVER_PORT=$(free_port)
 "$SERVER_BIN" --database "sqlite:$TMP/server.sqlite" --listen "127.0.0.1:$SERVER_PORT" >"$TMP/server.log" 2>&1 &

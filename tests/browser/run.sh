@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 [ -x /usr/bin/chromium ] || { echo "test-browser: /usr/bin/chromium is missing (scripts/setup.sh apt)" >&2; exit 1; }
-CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+export ESDB_SYNC_SERVER_BIN="${ESDB_SYNC_SERVER_BIN:-$("$ROOT/scripts/server-bin.sh")}"
 ../package/install-built.sh .
 echo "test-browser: type-checking the test pages (the README's usage) against the package"
 npx --no-install tsc -p tsconfig.json

@@ -13,7 +13,7 @@ import { chromium } from 'playwright-core';
 export const ROOT = new URL('../../', import.meta.url).pathname;
 const APP_DIR = join(ROOT, 'examples/todo-react');
 const SERVER_BIN =
-  process.env.ESDB_SYNC_SERVER_BIN ?? join(ROOT, 'target/server/debug/eventsourced-sync-server');
+  process.env.ESDB_SYNC_SERVER_BIN ?? join(ROOT, 'target/debug/eventsourced-sync-server');
 export const SCREENSHOTS = process.env.E2E_SCREENSHOTS ?? join(ROOT, 'target/e2e-screenshots');
 
 // TOOLCHAIN.md: Debian's Chromium, never a downloaded one.

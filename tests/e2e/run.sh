@@ -10,7 +10,7 @@ ROOT=$(cd ../.. && pwd)
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 [ -d "$ROOT/examples/todo-react/node_modules" ] || (cd "$ROOT/examples/todo-react" && npm ci --no-audit --no-fund --loglevel=error)
 [ -f "$ROOT/pkg/index.js" ] || make -C "$ROOT" package
-CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+export ESDB_SYNC_SERVER_BIN="${ESDB_SYNC_SERVER_BIN:-$("$ROOT/scripts/server-bin.sh")}"
 echo "test-e2e: type-checking the demo app"
 (cd "$ROOT/examples/todo-react" && npx --no-install tsc -p tsconfig.json)
 SHOTS="${E2E_SCREENSHOTS:-$ROOT/target/e2e-screenshots}"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 echo "test-package: building the reference sync server"
-CARGO_TARGET_DIR="$ROOT/target/server" cargo build -q -p eventsourced-sync-server --bin eventsourced-sync-server
+export ESDB_SYNC_SERVER_BIN="${ESDB_SYNC_SERVER_BIN:-$("$ROOT/scripts/server-bin.sh")}"
 ./install-built.sh .
 node --test --test-concurrency=1 binding.test.mjs server.test.mjs ordering.test.mjs
 echo "test-package: type-checking the README's usage against the package's declarations"

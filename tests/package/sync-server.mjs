@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 export const SERVER_BIN =
-  process.env.ESDB_SYNC_SERVER_BIN ?? join(ROOT, 'target/server/debug/eventsourced-sync-server');
+  process.env.ESDB_SYNC_SERVER_BIN ?? join(ROOT, 'target/debug/eventsourced-sync-server');
 
 export function freePort() {
   return new Promise((resolve, reject) => {
