@@ -34,6 +34,7 @@ import {
 } from './protocol.js';
 import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
+import { uuidv7s } from './uuid.js';
 
 /** The HTTP sync protocol's URLs (relative ones resolve against the page). */
 export interface HttpSyncTarget {
@@ -153,8 +154,21 @@ export class CoreClient {
     return this._info;
   }
 
-  /** Captures mutations durably (one SQLite transaction); resolves to their visible changes. */
+  /**
+   * Captures mutations durably (one SQLite transaction); resolves to their
+   * visible changes. Each mutation without an `eventId` gets one here (a
+   * UUIDv7), so the request is idempotent: when it is sent again (another
+   * tab took the database over before answering) the core recognises the
+   * ids it already has and reports those rows as they stand instead of
+   * applying the mutations twice.
+   */
   capture(mutations: Mutation[]): Promise<VisibleChange[]> {
+    const missing = mutations.filter((m) => m.eventId === undefined).length;
+    if (missing > 0) {
+      const ids = uuidv7s(missing);
+      let next = 0;
+      mutations = mutations.map((m) => (m.eventId === undefined ? { ...m, eventId: ids[next++]! } : m));
+    }
     return this.request({ op: 'capture', mutations });
   }
 

@@ -9,6 +9,13 @@
 export interface AutoSyncOptions {
   /** Run sync rounds automatically (default true when `sync` is configured). */
   enabled?: boolean;
+  /**
+   * Open with automatic sync paused, as if `db.pauseSync()` had been called
+   * before anything ran (an app's remembered "work offline" switch): no
+   * round, no live tail until `db.resumeSync()`. `db.sync()` still works.
+   * Default false.
+   */
+  paused?: boolean;
   /** Delay after a local write before pushing, coalescing bursts (default 100 ms). */
   debounceMs?: number;
   /** Periodic round, in ms; 0 turns it off (default 30000). */

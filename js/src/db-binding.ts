@@ -100,6 +100,11 @@ export class Binding implements CollectionHost {
       });
     }
     if (mutations.length === 0) return;
+    // The client gives each mutation its event id, once: if another tab
+    // takes the database over before answering, the same request is sent
+    // again and the core applies it once, reporting rows it had already
+    // written as `update`s (or `delete`s) as they stand now. The sink writes
+    // an `update` of a key it does not hold as an `insert`.
     let changes: VisibleChange[];
     try {
       changes = await this.client.capture(mutations);

@@ -11,12 +11,45 @@
  *   so the optimistic overlay is replaced in one step (no flicker).
  */
 
-import type { CollectionConfig, SyncConfig } from '@tanstack/db';
+import type { BaseCollectionConfig, CollectionConfig, SyncConfig } from '@tanstack/db';
 import type { Key, LoggedEvent, VisibleChange } from './eventsourced_db.js';
 import { storableSchema } from './db-storable.js';
 
-/** One collection of `createEventSourcedDB({ collections })`. */
-export interface CollectionDefinition<T extends object, TKey extends string | number> {
+/**
+ * The TanStack collection options that a definition may set; they go to
+ * `createCollection` as given. The binding owns the others (`id`, `schema`,
+ * `sync`, the mutation handlers, `utils`), and `syncMode` stays `'eager'`
+ * (the core hands over whole collections).
+ *
+ * - `gcTime`: default `0`, never collected (the rows stay in memory; a
+ *   collected collection hydrates from the core again on its next use).
+ * - `startSync`: default `true`. With `false` the collection is not loaded
+ *   at open: it hydrates when first used (a live query, `preload()`).
+ * - `autoIndex` (with `defaultIndexType`), `compare`, `defaultStringCollation`:
+ *   TanStack's own meaning.
+ */
+export const PASS_THROUGH_OPTIONS = [
+  'gcTime',
+  'startSync',
+  'autoIndex',
+  'defaultIndexType',
+  'compare',
+  'defaultStringCollation',
+] as const;
+
+/** See `PASS_THROUGH_OPTIONS`. */
+export type PassThroughCollectionOptions<T extends object, TKey extends string | number> = Pick<
+  BaseCollectionConfig<T, TKey>,
+  (typeof PASS_THROUGH_OPTIONS)[number]
+>;
+
+/**
+ * One collection of `createEventSourcedDB({ collections })`: its key, and
+ * optionally TanStack collection options (`gcTime`, `startSync`,
+ * `autoIndex`, `defaultIndexType`, `compare`, `defaultStringCollation`).
+ */
+export interface CollectionDefinition<T extends object, TKey extends string | number>
+  extends PassThroughCollectionOptions<T, TKey> {
   /** The row's key; the same function on every device. */
   getKey: (row: T) => TKey;
   /**
@@ -176,6 +209,7 @@ export function eventSourcedCollectionOptions<T extends object, TKey extends str
     // The core keeps every row; dropping the in-memory copy would only cost a re-hydration.
     gcTime: 0,
     startSync: true,
+    ...passThroughOptions(definition),
     // Refuses non-JSON values synchronously in insert/update, naming the field.
     schema: storableSchema(name),
     sync: {
@@ -207,4 +241,15 @@ export function eventSourcedCollectionOptions<T extends object, TKey extends str
   };
   // `schema` is internal (a pass-through check), so the row type stays `T`.
   return config as unknown as CollectionConfig<T, TKey, never, EventSourcedCollectionUtils<TKey>>;
+}
+
+/** The TanStack options a definition sets (only those: a definition cannot replace the binding's own). */
+function passThroughOptions<T extends object, TKey extends string | number>(
+  definition: CollectionDefinition<T, TKey>,
+): PassThroughCollectionOptions<T, TKey> {
+  const picked: Record<string, unknown> = {};
+  for (const name of PASS_THROUGH_OPTIONS) {
+    if (definition[name] !== undefined) picked[name] = definition[name];
+  }
+  return picked as PassThroughCollectionOptions<T, TKey>;
 }

@@ -11,13 +11,17 @@ import type { EventSourcedError } from './protocol.js';
 export interface SyncStatus {
   /** The browser reports a network (`navigator.onLine`; always true in Node). */
   readonly online: boolean;
-  /** Auto-sync paused by the app (`db.pauseSync()`). */
+  /** Auto-sync paused by the app (`db.pauseSync()`, or opened with `autoSync: { paused: true }`). */
   readonly paused: boolean;
   /** A sync round is running. */
   readonly syncing: boolean;
   /** Local events not yet confirmed by the server. */
   readonly pendingCount: number;
-  /** `Date.now()` at the end of the last sync round. */
+  /**
+   * `Date.now()` at the end of the last sync round. Until this page's first
+   * round, the time of the newest confirmed event in the log (the device
+   * synced at least that recently); `null` when there is none.
+   */
   readonly lastSyncAt: number | null;
   /** The last round's last error; `null` after a clean round. */
   readonly lastError: EventSourcedError | null;

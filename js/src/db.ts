@@ -87,7 +87,10 @@ export interface EventSourcedDBConfig<D extends CollectionDefinitions> {
   tabs?: boolean;
   /** Batch sizes, retries within a round. */
   syncOptions?: SyncOptions;
-  /** Automatic sync (default on when `sync` is set); `false` for manual `db.sync()` only. */
+  /**
+   * Automatic sync (default on when `sync` is set); `false` for manual
+   * `db.sync()` only; `{ paused: true }` to open with it paused.
+   */
   autoSync?: boolean | AutoSyncOptions;
   /** The server refused one of this device's events; its row is already rolled back. */
   onEventRejected?: (rejection: Rejection) => void;
@@ -126,7 +129,7 @@ export interface EventSourcedDB<D extends CollectionDefinitions> {
   transaction(callback: () => void): Transaction;
   /** A `mutationFn` for `createTransaction` / `createOptimisticAction` over these collections. */
   readonly mutationFn: (params: { transaction: TransactionLike }) => Promise<void>;
-  /** Stops automatic sync (an "offline" switch); `db.sync()` still works. */
+  /** Stops automatic sync (an "offline" switch; `autoSync: { paused: true }` opens so); `db.sync()` still works. */
   pauseSync(): void;
   /** Resumes automatic sync and syncs now. */
   resumeSync(): void;
@@ -189,6 +192,8 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
   private readonly auto: AutoSync | null = null;
   private readonly tail: LiveTail | null = null;
   private readonly cleanups: Array<() => void> = [];
+  /** The collections loaded at open (all but those defined with `startSync: false`). */
+  private readonly eager: Array<Collection<any, any, any>> = [];
   private countsRunning = false;
   private countsAgain = false;
   private disposed = false;
@@ -199,9 +204,11 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
     private readonly config: EventSourcedDBConfig<D>,
     definitions: Array<[string, CollectionDefinition<object, string | number>]>,
   ) {
+    const autoOptions: AutoSyncOptions = typeof config.autoSync === 'object' ? config.autoSync : {};
     this.statusStore = new Store<SyncStatus>({
       online: isOnline(),
-      paused: false,
+      // Paused from the start: no round, no live tail until `resumeSync()`.
+      paused: autoOptions.paused === true,
       syncing: false,
       pendingCount: 0,
       lastSyncAt: null,
@@ -228,12 +235,12 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       );
       this.binding.register(collection, cname);
       collections[cname] = collection;
+      if (definition.startSync !== false) this.eager.push(collection);
     }
     this.collections = collections as CollectionsOf<D>;
     this.eventLog = create(this.feed.options(`${name}/$events`)) as Collection<EventLogEntry, string>;
 
     this.target = syncTarget(config.sync);
-    const autoOptions: AutoSyncOptions = typeof config.autoSync === 'object' ? config.autoSync : {};
     const autoEnabled = this.target !== null && config.autoSync !== false && autoOptions.enabled !== false;
     if (autoEnabled) {
       this.auto = new AutoSync(
@@ -281,7 +288,8 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
           case 'status':
             this.statusStore.update({
               syncing: n.status.syncing,
-              lastSyncAt: n.status.lastSyncAt,
+              // A host that has not run a round yet knows no time: keep the one read at open.
+              lastSyncAt: n.status.lastSyncAt ?? this.statusStore.get().lastSyncAt,
               lastError: n.status.lastError ? EventSourcedError.fromWire(n.status.lastError) : null,
             });
             // Another tab's round (this tab's own refreshes after `sync`).
@@ -296,11 +304,17 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       }),
     );
     try {
-      const [rejections] = await Promise.all([
+      const [rejections, lastConfirmedAt] = await Promise.all([
         this.client.rejections(),
-        ...Object.values(this.collections).map((c) => (c as Collection<any, any, any>).preload()),
+        // Best effort: the status only.
+        this.target ? newestConfirmedAt(this.client).catch(() => null) : null,
+        ...this.eager.map((c) => c.preload()),
       ]);
       this.rejectionList.reset(rejections);
+      const known = this.statusStore.get().lastSyncAt;
+      if (lastConfirmedAt !== null && (known === null || known < lastConfirmedAt)) {
+        this.statusStore.update({ lastSyncAt: lastConfirmedAt });
+      }
       this.refreshCounts();
     } catch (e) {
       await this.dispose().catch(() => undefined);
@@ -483,6 +497,27 @@ function liveTailFor(s: SyncUrlConfig, client: CoreClient, onEvent: () => void):
     headers: async () => (typeof s.headers === 'function' ? await s.headers() : (s.headers ?? {})),
     onEvent,
   });
+}
+
+/**
+ * The time of the newest confirmed event in the log (`null`: none), so that
+ * `status.lastSyncAt` survives a reload: this device synced at least that
+ * recently. Reads the log backwards from its end in small windows (every
+ * window holds at most `WINDOW` events, so the query's limit never cuts the
+ * newest), giving up after a few: a long tail of unconfirmed events means no
+ * recent sync anyway.
+ */
+async function newestConfirmedAt(client: CoreClient): Promise<number | null> {
+  const WINDOW = 64;
+  const { total } = await client.counts();
+  for (let end = total, step = 0; end > 0 && step < 8; end -= WINDOW, step++) {
+    const afterSeq = Math.max(0, end - WINDOW);
+    const events = await client.events({ status: 'confirmed', afterSeq, limit: WINDOW });
+    // Later windows were empty: these are the newest confirmed events.
+    // (Another device's clock may run ahead: never a time in the future.)
+    if (events.length > 0) return Math.min(Date.now(), Math.max(...events.map((e) => e.timestamp)));
+  }
+  return null;
 }
 
 function isOnline(): boolean {

@@ -144,11 +144,6 @@ export interface WireError {
 export interface RequestEnvelope {
   id: number;
   request: Request;
-  /**
-   * Multi-tab: the request was first sent at this time (`Date.now()`) to a
-   * leader tab that has gone since, so it may have run there already.
-   */
-  retrySince?: number;
 }
 
 export type ResponseEnvelope =

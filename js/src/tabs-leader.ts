@@ -6,12 +6,12 @@
  * collections show every tab's writes.
  *
  * Retried captures: a capture that went to a leader that then vanished may
- * or may not have committed there. Before running it again the relay looks
- * for its event in the log (see `alreadyCaptured`); the relay runs requests
- * in arrival order, so such a check holds back the requests behind it.
+ * or may not have committed there. Its tab simply sends it again: the
+ * mutations carry event ids minted by the client, and the core applies an
+ * id it already has once only, answering with the row as it stands.
  */
 
-import type { LoggedEvent, Mutation, VisibleChange, VisibleRow } from './eventsourced_db.js';
+import type { VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
   type Endpoint,
@@ -49,8 +49,6 @@ export class LeaderRelay {
   private readonly routes = new Map<number, Route>();
   /** Callbacks waiting for another tab's answer (a sync it asked for): callId → tab. */
   private readonly callbacks = new Map<number, { origin: string; timer: ReturnType<typeof setTimeout> }>();
-  /** Requests waiting behind a retried capture's check, in order. */
-  private tail: Promise<void> | null = null;
   private closing = false;
 
   constructor(
@@ -88,104 +86,14 @@ export class LeaderRelay {
       this.host.post(message);
       return;
     }
-    let direct: RequestEnvelope[] = [];
-    for (const envelope of message.batch) {
-      const retried = envelope.retrySince !== undefined && envelope.request.op === 'capture';
-      if (!retried && this.tail === null) {
-        direct.push(this.route(origin, envelope));
-        continue;
-      }
-      // Order matters (two captures of one row): post what came before first.
-      if (direct.length > 0) this.host.post({ type: 'requests', batch: direct });
-      direct = [];
-      this.enqueue(() => (retried ? this.retryCapture(origin, envelope) : this.forward(origin, envelope)));
-    }
-    if (direct.length > 0) this.host.post({ type: 'requests', batch: direct });
+    if (message.batch.length === 0) return;
+    this.host.post({ type: 'requests', batch: message.batch.map((envelope) => this.route(origin, envelope)) });
   }
 
   private route(origin: Origin, envelope: RequestEnvelope): RequestEnvelope {
     const id = this.nextId++;
     this.routes.set(id, { kind: 'tab', origin, id: envelope.id, op: envelope.request.op });
     return { id, request: envelope.request };
-  }
-
-  private forward(origin: Origin, envelope: RequestEnvelope): void {
-    this.host.post({ type: 'requests', batch: [this.route(origin, envelope)] });
-  }
-
-  private enqueue(task: () => Promise<void> | void): void {
-    const run = (this.tail ?? Promise.resolve()).then(task).catch((e: unknown) => {
-      console.error('eventsourced-db: a relayed request failed', e);
-    });
-    this.tail = run;
-    void run.then(() => {
-      if (this.tail === run) this.tail = null;
-    });
-  }
-
-  /** Runs a retried capture unless its first attempt committed; then answers with the rows as they are. */
-  private async retryCapture(origin: Origin, envelope: RequestEnvelope): Promise<void> {
-    const request = envelope.request as Extract<Request, { op: 'capture' }>;
-    let changes: VisibleChange[] | null = null;
-    try {
-      if (await this.alreadyCaptured(request.mutations, envelope.retrySince!)) {
-        changes = await this.currentRows(request.mutations);
-      }
-    } catch {
-      // The check failed (the database closed): run it normally, it will answer.
-    }
-    if (changes === null) {
-      this.forward(origin, envelope);
-      return;
-    }
-    this.out.toTab(origin, { type: 'responses', batch: [{ id: envelope.id, ok: true, value: changes }] });
-  }
-
-  /**
-   * Whether the log holds the capture's first event (a capture is one
-   * transaction: all its events or none). The core mints event ids inside
-   * capture, so the event is recognised by its content and by a timestamp
-   * no older than the first attempt.
-   */
-  private async alreadyCaptured(mutations: Mutation[], since: number): Promise<boolean> {
-    const m = mutations[0];
-    if (!m) return false;
-    const history = (await this.call({ op: 'history', collection: m.collection, key: m.key })) as LoggedEvent[];
-    // Through JSON, as the core stored them (fields set to undefined vanish).
-    const payload = asJson(m.type === 'delete' ? (m.original ?? {}) : (m.modified ?? {}));
-    const changes = m.type === 'update' ? asJson(m.changes ?? null) : null;
-    return history.some(
-      (e) =>
-        e.origin === 'local' &&
-        e.timestamp >= since - 1 &&
-        e.type === m.type &&
-        sameJson(e.payload, payload) &&
-        sameJson(e.changes ?? null, changes),
-    );
-  }
-
-  /** The visible state of the rows `mutations` touched, as changes. */
-  private async currentRows(mutations: Mutation[]): Promise<VisibleChange[]> {
-    const changes: VisibleChange[] = [];
-    const byCollection = new Map<string, Mutation[]>();
-    for (const m of mutations) byCollection.set(m.collection, [...(byCollection.get(m.collection) ?? []), m]);
-    for (const [collection, list] of byCollection) {
-      const rows = (await this.call({ op: 'visibleRows', collection })) as VisibleRow[];
-      const byKey = new Map(rows.map((r) => [String(r.key), r]));
-      const seen = new Set<string>();
-      for (const m of list) {
-        const k = String(m.key);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        const row = byKey.get(k);
-        changes.push(
-          row
-            ? { collection, key: row.key, type: 'update', value: row.value }
-            : { collection, key: m.key, type: 'delete', value: m.original ?? m.modified ?? {} },
-        );
-      }
-    }
-    return changes;
   }
 
   /** A request of the relay itself. */
@@ -288,19 +196,4 @@ export class LeaderRelay {
       }
     }
   }
-}
-
-function asJson(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value)) as unknown;
-}
-
-/** Deep equality of JSON values, whatever their key order. */
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

@@ -6,8 +6,9 @@
  * Web Lock (`tabs-election.ts`) starts the worker and serves every tab
  * through `LeaderRelay`; the others send their requests over the channel
  * (`tabs-channel.ts`) and receive the leader's change stream. Each tab keeps
- * its unanswered requests and sends them again to the next leader, marking
- * captures so the new leader does not run one twice. On `pagehide` the tab
+ * its unanswered requests and sends them again to the next leader as they
+ * were: a capture's mutations carry their event ids, so the core applies one
+ * that already ran there once only. On `pagehide` the tab
  * lets go of everything (worker, OPFS handles, lock), so a reload or a
  * back/forward navigation never locks the database out; a page restored
  * from the back/forward cache joins again.
@@ -40,12 +41,6 @@ export interface TabsOptions {
   takeoverTimeoutMs?: number;
 }
 
-interface InFlight {
-  envelope: RequestEnvelope;
-  /** When it was first sent to a leader (`null`: not yet). */
-  sentAt: number | null;
-}
-
 type OpenArgs = Operations['open']['args'];
 
 export class TabsEndpoint implements Endpoint {
@@ -54,7 +49,7 @@ export class TabsEndpoint implements Endpoint {
   private readonly channel: TabsChannel;
   private readonly election: Election;
   /** This tab's unanswered requests, oldest first. */
-  private readonly inflight = new Map<number, InFlight>();
+  private readonly inflight = new Map<number, RequestEnvelope>();
   private openArgs: OpenArgs | null = null;
   private openId: number | null = null;
   /** The leader's tab id (this tab's when leading), `null` while unknown. */
@@ -92,7 +87,7 @@ export class TabsEndpoint implements Endpoint {
       this.toLeader(message);
       return;
     }
-    const fresh: InFlight[] = [];
+    const fresh: RequestEnvelope[] = [];
     for (const envelope of message.batch) {
       const request = envelope.request;
       if (request.op === 'open') {
@@ -103,9 +98,8 @@ export class TabsEndpoint implements Endpoint {
       } else if (request.op === 'close') {
         void this.close(envelope.id);
       } else {
-        const f: InFlight = { envelope, sentAt: null };
-        this.inflight.set(envelope.id, f);
-        fresh.push(f);
+        this.inflight.set(envelope.id, envelope);
+        fresh.push(envelope);
       }
     }
     this.send(fresh);
@@ -125,17 +119,10 @@ export class TabsEndpoint implements Endpoint {
 
   // --- this tab's requests ------------------------------------------------
 
-  private send(list: Iterable<InFlight>): void {
-    if (this.leader === null) return;
-    const now = Date.now();
-    const batch: RequestEnvelope[] = [];
-    for (const f of list) {
-      const envelope: RequestEnvelope = { id: f.envelope.id, request: f.envelope.request };
-      if (f.sentAt === null) f.sentAt = now;
-      else if (f.envelope.request.op === 'capture') envelope.retrySince = f.sentAt;
-      batch.push(envelope);
-    }
-    if (batch.length > 0) this.toLeader({ type: 'requests', batch });
+  /** Sends requests to the leader, the same envelopes every time (a retry is the same request). */
+  private send(batch: RequestEnvelope[]): void {
+    if (this.leader === null || batch.length === 0) return;
+    this.toLeader({ type: 'requests', batch });
   }
 
   private toLeader(message: ToHost): void {

@@ -38,6 +38,7 @@ test('insert while the server is down, reload: row and pending event survive; st
   let page = await openPage(context, web.url, `/harness.html?server=${encodeURIComponent(serverUrl)}`);
   const opened = await page.evaluate(() => harness.open('offline-db'));
   assert.equal(opened.storage, 'opfs');
+  const writtenAt = Date.now();
   await page.evaluate(() => harness.insert('o1', 'written offline'));
   assert.deepEqual(await page.evaluate(() => harness.pendingEvents()), [{ key: 'o1', type: 'insert' }]);
 
@@ -57,6 +58,14 @@ test('insert while the server is down, reload: row and pending event survive; st
     assert.deepEqual(await page.evaluate(() => harness.pendingEvents()), []);
     const events = await serverEvents(serverUrl);
     assert.deepEqual(events.map((e) => [e.key, e.type, e.payload.title]), [['o1', 'insert', 'written offline']]);
+
+    // After a reload, before any round (auto-sync off): lastSyncAt comes from the confirmed event.
+    await page.evaluate(() => harness.dispose());
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.ready === 'true');
+    await page.evaluate(() => harness.open('offline-db', { autoSync: false }));
+    const { lastSyncAt } = await page.evaluate(() => harness.status());
+    assert.ok(typeof lastSyncAt === 'number' && lastSyncAt >= writtenAt && lastSyncAt <= Date.now(), `lastSyncAt ${lastSyncAt}`);
   } finally {
     await page.evaluate(() => harness.dispose());
     await context.close();

@@ -216,3 +216,20 @@ test('a tab goes to another page and back (back/forward cache) while another wri
     for (const p of pages) await p.close();
   }
 });
+
+test('a capture request sent twice (a retry at another leader) is one event; every tab shows the row', async () => {
+  const db = 'tabs-resent';
+  const pages = [await openTab(db, 'A'), await openTab(db, 'B'), await openTab(db, 'C')];
+  try {
+    assert.deepEqual(await leaders(pages), [true, false, false]);
+    await pages[1].evaluate(() => tabs.insertSentTwice('e-from-follower'));
+    await pages[0].evaluate(() => tabs.insertSentTwice('e-from-leader'));
+    const rows = await assertConverged(pages, 'e');
+    assert.deepEqual(rows, ['e-from-follower', 'e-from-leader']);
+    await assertServerExactlyOnce(pages[0], rows, 'e');
+    assertNoPageErrors();
+  } finally {
+    for (const p of pages) await p.close();
+  }
+});
+

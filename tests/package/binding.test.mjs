@@ -2,7 +2,7 @@
 // pkg/), in Node: the core runs in-process over in-memory SQLite.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLiveQueryCollection, createTransaction, eq } from '@tanstack/db';
+import { BasicIndex, createLiveQueryCollection, createTransaction, eq } from '@tanstack/db';
 import { createEventSourcedDB, CaptureError, EventSourcedError, NotStorableError } from '@eventsourced/db';
 
 let n = 0;
@@ -324,3 +324,127 @@ test('local-only: no sync configured', async () => {
   assert.deepEqual(await db.sync(), { pushed: 0, pulled: 0, rejected: 0, errors: [] });
   await db.dispose();
 });
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+test('a capture sent again with the same event ids (a retry at a new leader) is applied once', async () => {
+  const db = await open();
+  const eventId = '01890a5d-ac96-774b-bcce-b302099a8057';
+  const mutations = [{ collection: 'todos', type: 'insert', key: 'r1', modified: { id: 'r1', title: 'once' }, eventId }];
+  const first = await db.client.capture(mutations);
+  const again = await db.client.capture(mutations);
+  const events = await db.client.events();
+  assert.equal(events.length, 1, 'one event for two sends');
+  assert.equal(events[0].eventId, eventId, 'recorded under the id the client gave');
+  assert.deepEqual(first.map((c) => c.type), ['insert']);
+  assert.deepEqual(
+    again.map((c) => [c.type, c.key, c.value]),
+    [['update', 'r1', { id: 'r1', title: 'once' }]],
+    'the retry reports the row as it stands',
+  );
+  await db.dispose();
+});
+
+test('the client mints a UUIDv7 per mutation; a resent capture request is applied once and the rows show', async () => {
+  const db = await open();
+  const todos = db.collections.todos;
+  // Every capture request goes to the host twice, as when the first leader
+  // committed it and vanished before answering: the answer is the second one's.
+  const sent = [];
+  const request = db.client.request.bind(db.client);
+  db.client.request = async (r) => {
+    if (r.op !== 'capture') return request(r);
+    sent.push(r.mutations);
+    await request(r);
+    return request(r);
+  };
+  const t0 = Date.now();
+  await todos.insert({ id: 'm1', title: 'first' }).isPersisted.promise;
+  // The retry answered `update` for a key the collection did not hold: written as an insert.
+  assert.deepEqual(plain(todos.get('m1')), { id: 'm1', title: 'first' });
+  await todos.update('m1', (d) => {
+    d.title = 'second';
+  }).isPersisted.promise;
+  assert.deepEqual(plain(todos.get('m1')), { id: 'm1', title: 'second' });
+  db.transaction(() => {
+    todos.insert({ id: 'm2', title: 'a' });
+    todos.insert({ id: 'm3', title: 'b' });
+  });
+  await until('m2 and m3', () => todos.has('m2') && todos.has('m3'));
+  await todos.delete('m1').isPersisted.promise;
+  assert.equal(todos.has('m1'), false);
+
+  const events = await db.client.events();
+  assert.deepEqual(
+    events.map((e) => `${e.type}:${e.key}`),
+    ['insert:m1', 'update:m1', 'insert:m2', 'insert:m3', 'delete:m1'],
+    'each mutation once',
+  );
+  assert.deepEqual(events.map((e) => e.eventId), sent.flat().map((m) => m.eventId), 'recorded under the client\'s ids');
+  for (const e of events) {
+    assert.match(e.eventId, UUID_V7);
+    const ms = parseInt(e.eventId.replaceAll('-', '').slice(0, 12), 16);
+    assert.ok(ms >= t0 && ms <= Date.now(), 'the id carries the time of the capture');
+  }
+  assert.equal(new Set(events.map((e) => e.eventId)).size, events.length, 'distinct ids');
+  await db.dispose();
+});
+
+test('autoSync: { paused: true } opens with sync paused: nothing runs until resumeSync', async () => {
+  const server = fakeServer();
+  let pushes = 0;
+  const push = server.transport.push;
+  server.transport.push = (events) => {
+    pushes++;
+    return push(events);
+  };
+  server.remote({ collectionId: 'todos', type: 'insert', key: 'remote', payload: { id: 'remote', title: 'from elsewhere' } });
+  const db = await open({ sync: server.transport, autoSync: { paused: true, debounceMs: 5, intervalMs: 20 } });
+  assert.equal(db.status.paused, true);
+  await db.collections.todos.insert({ id: 'p1', title: 'while paused' }).isPersisted.promise;
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(pushes, 0, 'no round while paused');
+  assert.equal(db.collections.todos.has('remote'), false, 'nothing pulled while paused');
+  assert.equal(db.status.pendingCount, 1);
+  db.resumeSync();
+  assert.equal(db.status.paused, false);
+  await until('the push', () => db.status.pendingCount === 0 && db.collections.todos.has('remote'));
+  assert.ok(pushes >= 1);
+  await db.dispose();
+});
+
+test('collection definitions pass TanStack options through (gcTime, startSync, autoIndex, defaultIndexType, compare)', async () => {
+  const compare = (a, b) => a.title.localeCompare(b.title);
+  const db = await createEventSourcedDB({
+    name: `node-${++n}`,
+    collections: {
+      todos: { getKey: (t) => t.id, autoIndex: 'eager', defaultIndexType: BasicIndex, gcTime: 60_000, compare },
+      projects: { getKey: (p) => p.id, startSync: false },
+    },
+  });
+  const { todos, projects } = db.collections;
+  assert.equal(todos.config.autoIndex, 'eager');
+  assert.equal(todos.config.defaultIndexType, BasicIndex);
+  assert.equal(todos.config.gcTime, 60_000);
+  assert.equal(todos.config.compare, compare);
+  assert.equal(todos.config.startSync, true, 'the binding default');
+  assert.equal(todos.isReady(), true);
+  assert.equal(projects.config.startSync, false);
+  assert.equal(projects.config.gcTime, 0, 'the binding default');
+  assert.equal(typeof projects.config.sync.sync, 'function', 'the binding keeps its own sync');
+  // Not loaded at open: it hydrates on first use, with what the core has.
+  assert.equal(projects.isReady(), false);
+  await db.client.capture([{ collection: 'projects', type: 'insert', key: 'p1', modified: { id: 'p1', name: 'Home' } }]);
+  await projects.preload();
+  assert.deepEqual(plain(projects.get('p1')), { id: 'p1', name: 'Home' });
+  await projects.insert({ id: 'p2', name: 'Work' }).isPersisted.promise;
+  assert.deepEqual(projects.toArray.map((p) => p.id).sort(), ['p1', 'p2']);
+  // An eager auto-index serves an equality query.
+  await todos.insert([{ id: 'a', title: 'b' }, { id: 'b', title: 'a' }]).isPersisted.promise;
+  const q = createLiveQueryCollection({ query: (qb) => qb.from({ t: todos }).where(({ t }) => eq(t.title, 'a')) });
+  await q.preload();
+  assert.deepEqual(q.toArray.map((t) => t.id), ['b']);
+  await q.cleanup();
+  await db.dispose();
+});
+

@@ -1,6 +1,6 @@
 // Type-level tests of the built package's declarations: `tsc --noEmit`
 // fails if the README's usage stops type-checking or inference regresses.
-import type { Collection, WithVirtualProps } from '@tanstack/db';
+import { BasicIndex, type Collection, type WithVirtualProps } from '@tanstack/db';
 import { createEventSourcedDB, type EventLogEntry, type SyncResult, type SyncTransport } from '@eventsourced/db';
 
 type User = { id: string; name: string; email: string; createdAt: number };
@@ -90,3 +90,37 @@ export async function customTransport(ws: { send(kind: string, body: unknown): P
   };
   await createEventSourcedDB({ sync: websocketTransport, collections: { todos: { getKey: (t: Todo) => t.id } } });
 }
+
+export async function collectionOptions(): Promise<void> {
+  // TanStack options the binding does not own pass through; inference is unchanged.
+  const db = await createEventSourcedDB({
+    sync: { push: '/api/events', pull: '/api/events' },
+    autoSync: { paused: true },
+    collections: {
+      todos: {
+        getKey: (t: Todo) => t.id,
+        autoIndex: 'eager',
+        defaultIndexType: BasicIndex,
+        gcTime: 60_000,
+        compare: (a: Todo, b: Todo) => a.createdAt - b.createdAt,
+      },
+      counters: { getKey: (c: Counter) => c.n, startSync: false },
+    },
+  });
+  const todos: Collection<Todo, string> = db.collections.todos;
+  const counters: Collection<Counter, number> = db.collections.counters;
+  void todos;
+  void counters;
+  const paused: boolean = db.status.paused;
+  void paused;
+  await createEventSourcedDB({
+    // @ts-expect-error: not an auto-index mode
+    collections: { todos: { getKey: (t: Todo) => t.id, autoIndex: 'always' } },
+  });
+  await createEventSourcedDB({
+    collections: { todos: { getKey: (t: Todo) => t.id } },
+    // @ts-expect-error: `paused` is a boolean
+    autoSync: { paused: 'yes' },
+  });
+}
+

@@ -45,11 +45,9 @@ export async function openDb(): Promise<TodoDB> {
     name: 'todo-demo',
     sync: { push: SYNC_URL, pull: SYNC_URL },
     collections,
+    // Switched offline before the reload: open with sync paused (no push, no pull).
+    autoSync: { paused: offlineSwitch.get() },
   });
-  // The binding starts auto-sync inside createEventSourcedDB and has no
-  // "start paused" option; its first round is a timer, so pausing right
-  // here (same task) still comes before any push.
-  if (offlineSwitch.get()) db.pauseSync();
   try {
     // The todo list joins todos to projects and each project counts its
     // todos: both look todos up by projectId.

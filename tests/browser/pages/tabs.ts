@@ -69,6 +69,25 @@ const tabs = {
     await writing.done;
     return { written: writing.written, errors: writing.errors };
   },
+  /**
+   * Inserts one row and sends its capture request to the leader twice, the
+   * same request both times (the ids the client minted), as a tab does when
+   * the leader that ran it went away before answering.
+   */
+  async insertSentTwice(id: string) {
+    const client = need().client as unknown as { request(r: { op: string }): Promise<unknown> };
+    const send = client.request;
+    client.request = async function (this: unknown, r: { op: string }) {
+      if (r.op !== 'capture') return send.call(this, r);
+      await send.call(this, r);
+      return send.call(this, r);
+    };
+    try {
+      await need().collections.todos.insert({ id, title: `sent twice by ${tab}`, tab }).isPersisted.promise;
+    } finally {
+      delete (client as { request?: unknown }).request;
+    }
+  },
   written(): number {
     return writing?.written ?? 0;
   },

@@ -41,8 +41,8 @@ export function SyncBadge() {
         {status.pendingCount} pending
       </span>
       <span className="last-sync">
-        {/* lastSyncAt is kept in memory only, so a reload starts without one. */}
-        {status.lastSyncAt ? `synced ${new Date(status.lastSyncAt).toLocaleTimeString()}` : 'not synced since load'}
+        {/* After a reload, until the first round: the time of the newest confirmed event. */}
+        {status.lastSyncAt ? `synced ${new Date(status.lastSyncAt).toLocaleTimeString()}` : 'not synced yet'}
       </span>
       <label className="switch">
         <input type="checkbox" checked={status.paused} onChange={onSwitch} data-testid="offline-switch" />
