@@ -72,134 +72,158 @@ pub async fn sync<T: Transport, M: Timer>(
     opts: &SyncOptions,
     observer: &mut dyn SyncObserver,
 ) -> SyncResult {
-    let mut result = SyncResult::default();
-    let push_failed = match push_all(store, transport, timer, opts, observer, &mut result).await {
+    let mut round = Round {
+        store,
+        transport,
+        timer,
+        opts,
+        observer,
+        result: SyncResult::default(),
+    };
+    let push_failed = match round.push_all().await {
         Ok(()) => None,
         Err(e) => {
             let unreachable = e.is_transient();
-            result.errors.push(e);
+            round.result.errors.push(e);
             Some(unreachable)
         }
     };
     // A server that could not be reached for the push will not answer the
     // pull either; any other push failure still lets the pull settle events.
     if push_failed != Some(true) {
-        if let Err(e) = pull_all(store, transport, timer, opts, observer, &mut result).await {
-            result.errors.push(e);
+        if let Err(e) = round.pull_all().await {
+            round.result.errors.push(e);
         }
     }
-    result
+    round.result
 }
 
-async fn push_all<T: Transport, M: Timer>(
-    store: &Store,
-    transport: &T,
-    timer: &M,
-    opts: &SyncOptions,
-    observer: &mut dyn SyncObserver,
-    result: &mut SyncResult,
-) -> Result<(), Error> {
-    let batch_size = opts.batch_size.clamp(1, MAX_PUSH_BATCH);
-    loop {
-        let batch = store.pending_batch(batch_size)?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // A refused batch is split in halves until the refused events stand
-        // alone, so one poison event never blocks the others.
-        let mut work: Vec<Vec<Event>> = vec![batch];
-        while let Some(events) = work.pop() {
-            match retry(timer, store, opts, || transport.push(&events)).await {
-                Ok(response) => {
-                    let outcome = store.settle_push(&events, &response)?;
-                    result.pushed += outcome.confirmed + outcome.sent;
-                    report(observer, result, outcome.changes, outcome.rejections);
-                }
-                Err(TransportError::Refused {
-                    status,
-                    code,
-                    message,
-                }) => match status {
-                    // Not the events' fault: credentials or a wrong URL. Keep them pending.
-                    401 | 403 => return Err(Error::Unauthorized { status, message }),
-                    404 | 405 => return Err(Error::Http { status, message }),
-                    _ if events.len() > 1 => {
-                        let mut left = events;
-                        let right = left.split_off(left.len() / 2);
-                        // Popped last-in first: push the older half last so it goes first.
-                        work.push(right);
-                        work.push(left);
-                    }
-                    _ => {
-                        let rejected = RejectedEvent {
-                            event_id: events[0].event_id.clone(),
-                            code: code.unwrap_or_else(|| format!("http_{status}")),
-                            reason: message,
-                        };
-                        let (changes, rejections) = store.reject(&[rejected])?;
-                        report(observer, result, changes, rejections);
-                    }
-                },
-                Err(e) => return Err(transport_error(e)),
+/// The parties of one round.
+struct Round<'a, T, M> {
+    store: &'a Store,
+    transport: &'a T,
+    timer: &'a M,
+    opts: &'a SyncOptions,
+    observer: &'a mut dyn SyncObserver,
+    result: SyncResult,
+}
+
+impl<T: Transport, M: Timer> Round<'_, T, M> {
+    async fn push_all(&mut self) -> Result<(), Error> {
+        let Round {
+            store,
+            transport,
+            timer,
+            opts,
+            ..
+        } = *self;
+        let batch_size = opts.batch_size.clamp(1, MAX_PUSH_BATCH);
+        loop {
+            let batch = store.pending_batch(batch_size)?;
+            if batch.is_empty() {
+                return Ok(());
             }
-        }
-    }
-}
-
-async fn pull_all<T: Transport, M: Timer>(
-    store: &Store,
-    transport: &T,
-    timer: &M,
-    opts: &SyncOptions,
-    observer: &mut dyn SyncObserver,
-    result: &mut SyncResult,
-) -> Result<(), Error> {
-    loop {
-        let since = store.cursor()?;
-        let page = match retry(timer, store, opts, || {
-            transport.pull(&since, opts.pull_limit)
-        })
-        .await
-        {
-            Ok(page) => page,
-            Err(TransportError::Gone) => {
-                let snapshot = match retry(timer, store, opts, || transport.snapshot()).await {
-                    Ok(s) => s,
-                    Err(TransportError::Unsupported) => return Err(Error::Http {
-                        status: 410,
-                        message:
-                            "the server compacted its log past our cursor and offers no snapshot"
-                                .into(),
-                    }),
+            // A refused batch is split in halves until the refused events stand
+            // alone, so one poison event never blocks the others.
+            let mut work: Vec<Vec<Event>> = vec![batch];
+            while let Some(events) = work.pop() {
+                match retry(timer, store, opts, || transport.push(&events)).await {
+                    Ok(response) => {
+                        let outcome = store.settle_push(&events, &response)?;
+                        self.result.pushed += outcome.confirmed + outcome.sent;
+                        report(
+                            self.observer,
+                            &mut self.result,
+                            outcome.changes,
+                            outcome.rejections,
+                        );
+                    }
+                    Err(TransportError::Refused {
+                        status,
+                        code,
+                        message,
+                    }) => match status {
+                        // Not the events' fault: credentials or a wrong URL. Keep them pending.
+                        401 | 403 => return Err(Error::Unauthorized { status, message }),
+                        404 | 405 => return Err(Error::Http { status, message }),
+                        _ if events.len() > 1 => {
+                            let mut left = events;
+                            let right = left.split_off(left.len() / 2);
+                            // Popped last-in first: push the older half last so it goes first.
+                            work.push(right);
+                            work.push(left);
+                        }
+                        _ => {
+                            let rejected = RejectedEvent {
+                                event_id: events[0].event_id.clone(),
+                                code: code.unwrap_or_else(|| format!("http_{status}")),
+                                reason: message,
+                            };
+                            let (changes, rejections) = store.reject(&[rejected])?;
+                            report(self.observer, &mut self.result, changes, rejections);
+                        }
+                    },
                     Err(e) => return Err(transport_error(e)),
-                };
-                let outcome = store.apply_snapshot(&snapshot)?;
-                observer.on_changes(&outcome.changes);
-                continue;
+                }
             }
-            Err(e) => return Err(transport_error(e)),
-        };
-        let (count, has_more) = (page.events.len(), page.has_more);
-        let stalled = count == 0 && page.cursor == since;
-        let outcome = store.apply_pull(page)?;
-        result.pulled += count as u64;
-        if !outcome.changes.is_empty() {
-            observer.on_changes(&outcome.changes);
         }
-        for u in outcome.unrecognized {
-            result.errors.push(Error::UnrecognizedEvent {
-                event_id: u.event_id,
-                collection: u.collection_id,
-                reason: u.reason,
-            });
-        }
-        if !has_more {
-            return Ok(());
-        }
-        if stalled {
-            return Err(Error::MalformedResponse(
-                "hasMore is true but the page is empty and the cursor did not move".into(),
-            ));
+    }
+
+    async fn pull_all(&mut self) -> Result<(), Error> {
+        let Round {
+            store,
+            transport,
+            timer,
+            opts,
+            ..
+        } = *self;
+        loop {
+            let since = store.cursor()?;
+            let page = match retry(timer, store, opts, || {
+                transport.pull(&since, opts.pull_limit)
+            })
+            .await
+            {
+                Ok(page) => page,
+                Err(TransportError::Gone) => {
+                    let snapshot = match retry(timer, store, opts, || transport.snapshot()).await {
+                        Ok(s) => s,
+                        Err(TransportError::Unsupported) => return Err(Error::Http {
+                            status: 410,
+                            message:
+                                "the server compacted its log past our cursor and offers no snapshot"
+                                    .into(),
+                        }),
+                        Err(e) => return Err(transport_error(e)),
+                    };
+                    let outcome = store.apply_snapshot(&snapshot)?;
+                    self.observer.on_changes(&outcome.changes);
+                    continue;
+                }
+                Err(e) => return Err(transport_error(e)),
+            };
+            let (count, has_more) = (page.events.len(), page.has_more);
+            let stalled = count == 0 && page.cursor == since;
+            let outcome = store.apply_pull(page)?;
+            self.result.pulled += count as u64;
+            if !outcome.changes.is_empty() {
+                self.observer.on_changes(&outcome.changes);
+            }
+            for u in outcome.unrecognized {
+                self.result.errors.push(Error::UnrecognizedEvent {
+                    event_id: u.event_id,
+                    collection: u.collection_id,
+                    reason: u.reason,
+                });
+            }
+            if !has_more {
+                return Ok(());
+            }
+            if stalled {
+                return Err(Error::MalformedResponse(
+                    "hasMore is true but the page is empty and the cursor did not move".into(),
+                ));
+            }
         }
     }
 }

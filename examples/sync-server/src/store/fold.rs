@@ -1,9 +1,7 @@
 //! Materializing rows from events, shared by snapshots and compaction.
 //!
-//! Rules, applied in `globalSeq` order per `(collection, Key::text())`:
-//! insert → the payload; update with `changes` → the changes merged into the
-//! existing row (the payload if there is none); update without → the
-//! payload; delete → no row.
+//! Events are applied in `globalSeq` order per `(collection, Key::text())`
+//! with the clients' rule, `eventsourced_db::fold::apply`.
 //!
 //! Compaction keeps only the latest event of each row below the point and
 //! rewrites it to carry the materialized row (without `changes`), so that a
@@ -12,7 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eventsourced_db::protocol::{Event, EventType, SnapshotRow};
+use eventsourced_db::fold;
+use eventsourced_db::protocol::{Event, SnapshotRow};
 use serde_json::{Map, Value};
 
 use super::{StoreError, StoredEvent};
@@ -49,16 +48,13 @@ impl Rows {
         });
         row.seq = seq;
         row.key = event.key.to_value();
-        row.value = match (event.kind, &event.changes, row.value.take()) {
-            (EventType::Delete, _, _) => None,
-            (EventType::Update, Some(changes), Some(mut existing)) => {
-                for (field, v) in changes {
-                    existing.insert(field.clone(), v.clone());
-                }
-                Some(existing)
-            }
-            _ => Some(event.payload.clone()),
-        };
+        // The clients' own rule, so a snapshot equals what replay builds.
+        row.value = fold::apply(
+            row.value.take(),
+            event.kind,
+            &event.payload,
+            event.changes.as_ref(),
+        );
     }
 
     /// The live rows, ordered by collection and key text.
