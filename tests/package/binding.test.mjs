@@ -448,3 +448,16 @@ test('collection definitions pass TanStack options through (gcTime, startSync, a
   await db.dispose();
 });
 
+
+test('one insert of 10k rows is one capture of 10k events (ids minted past the randomness API limit)', async () => {
+  const db = await open();
+  const calls = spyCaptures(db);
+  const rows = Array.from({ length: 10_000 }, (_, i) => ({ id: `bulk-${i}`, title: `row ${i}`, done: false }));
+  await db.collections.todos.insert(rows).isPersisted.promise;
+  assert.equal(calls.length, 1);
+  const events = await db.client.events({ limit: 20_000 });
+  assert.equal(new Set(events.map((e) => e.eventId)).size, 10_000, 'every mutation has its own event id');
+  assert.equal(db.status.pendingCount, 10_000);
+  assert.equal(db.collections.todos.size, 10_000);
+  await db.dispose();
+});
