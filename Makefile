@@ -78,7 +78,7 @@ bench-browser: package
 ## bench-binding: cold start (10k/100k rows on OPFS) and 10k pulled events into a live query.
 bench-binding: package
 	tests/package/install-built.sh tests/browser
-	ESDB_SYNC_SERVER_BIN=$$(scripts/server-bin.sh) node tests/browser/bench.mjs
+	ESDB_SYNC_SERVER_BIN=$$(scripts/server-bin.sh release) node tests/browser/bench.mjs
 
 fmt:
 	cargo fmt --all
