@@ -173,8 +173,8 @@ export class CoreClient {
   }
 
   /** The visible rows of a collection, for hydration. */
-  visibleRows(collection: string): Promise<VisibleRow[]> {
-    return this.request({ op: 'visibleRows', collection });
+  async visibleRows(collection: string): Promise<VisibleRow[]> {
+    return JSON.parse(await this.request({ op: 'visibleRows', collection })) as VisibleRow[];
   }
 
   /** Events of the log, oldest first. */

@@ -88,7 +88,8 @@ export type NoArgs = Record<never, never>;
 export interface Operations {
   open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean }; result: OpenInfo };
   capture: { args: { mutations: Mutation[] }; result: VisibleChange[] };
-  visibleRows: { args: { collection: string }; result: VisibleRow[] };
+  /** The rows as JSON text (`VisibleRow[]`): one string crosses, parsed once by the client. */
+  visibleRows: { args: { collection: string }; result: string };
   events: { args: { query?: EventQuery }; result: LoggedEvent[] };
   history: { args: { collection: string; key: Key }; result: LoggedEvent[] };
   rejections: { args: NoArgs; result: Rejection[] };

@@ -100,7 +100,7 @@ export class CoreHost {
       case 'info':
         return { ...this.openInfo(), cursor: this.need().cursor() };
       case 'visibleRows':
-        return this.need().visibleRows(request.collection);
+        return this.need().visibleRowsJson(request.collection);
       case 'events':
         return this.need().events(request.query);
       case 'history':
