@@ -145,10 +145,8 @@ impl Store {
         }
         cache.rebase_all()?;
         outcome.changes = cache.flush(|c, k| self.key_value(c, k))?;
-        tx.execute(
-            "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [&page.cursor],
-        )?;
+        // Same connection, so this is inside the transaction with the rows.
+        self.set_meta("cursor", &page.cursor)?;
         tx.commit()?;
         Ok(outcome)
     }
@@ -192,10 +190,8 @@ impl Store {
         }
         cache.rebase_all()?;
         let changes = cache.flush(|c, k| self.key_value(c, k))?;
-        tx.execute(
-            "INSERT INTO meta (name, value) VALUES ('cursor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [&snapshot.cursor],
-        )?;
+        // Same connection, so this is inside the transaction with the rows.
+        self.set_meta("cursor", &snapshot.cursor)?;
         tx.commit()?;
         Ok(ReplayOutcome {
             applied: snapshot.rows.len() as u64,
