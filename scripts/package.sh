@@ -13,7 +13,7 @@ ROOT=$PWD
 # A target dir of its own: wasm builds never wait on native builds' lock.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/wasm}"
 BUDGET_GZIP_BYTES=$((600 * 1024))
-PROFILE=wasm-release   # defined in .cargo/config.toml
+PROFILE=${ESDB_WASM_PROFILE:-wasm-release}   # defined in .cargo/config.toml
 NAME=eventsourced_db
 BINDGEN_DIR="$CARGO_TARGET_DIR/bindgen"
 
@@ -33,7 +33,10 @@ echo "package: wasm-opt -Oz"
 # fails at init ("WebAssembly.Table.set(): Argument 1 is invalid").
 # The flags are the features rustc enables by default on wasm32; wasm-opt
 # must know them (TOOLCHAIN.md).
-js/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+# ESDB_WASM_NAMES=1 keeps function names, for profiling.
+STRIP=(--strip-debug --strip-producers)
+[ -n "${ESDB_WASM_NAMES:-}" ] && STRIP=(-g)
+js/node_modules/.bin/wasm-opt "${ESDB_WASM_OPT:--Oz}" "${STRIP[@]}" \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals --enable-multivalue --enable-reference-types \
   -o "$BINDGEN_DIR/${NAME}_bg.opt.wasm" "$BINDGEN_DIR/${NAME}_bg.wasm"

@@ -21,6 +21,7 @@ import type {
 import {
   EventSourcedError,
   toWireError,
+  fromWireNotification,
   type Endpoint,
   type FromHost,
   type Notification,
@@ -267,16 +268,19 @@ export class CoreClient {
           else p.reject(EventSourcedError.fromWire(r.error));
         }
         return;
-      case 'notify':
+      case 'notify': {
         if (message.notification.kind === 'leader') this._isLeader = message.notification.isLeader;
+        if (this.listeners.size === 0) return;
+        const notification = fromWireNotification(message.notification);
         for (const l of this.listeners) {
           try {
-            l(message.notification);
+            l(notification);
           } catch (e) {
             console.error('eventsourced-db: a subscriber threw', e);
           }
         }
         return;
+      }
       case 'callback':
         void this.answer(message.callId, message.requestId, message.method, message.args);
         return;

@@ -165,7 +165,22 @@ export type FromHost =
   | { type: 'ready'; protocol: number }
   | { type: 'responses'; batch: ResponseEnvelope[] }
   | { type: 'callback'; callId: number; requestId: number; method: CallbackMethod; args: unknown[] }
-  | { type: 'notify'; notification: Notification };
+  | { type: 'notify'; notification: WireNotification };
+
+/**
+ * A notification as posted. Visible changes travel as JSON text: cloning one
+ * string costs a copy, where thousands of row objects cost a structured
+ * clone on both sides; the receiving client parses it once.
+ */
+export type WireNotification =
+  | Exclude<Notification, { kind: 'changes' }>
+  | { kind: 'changes'; cause: 'sync' | 'capture'; changesJson: string };
+
+/** The posted form of a notification, as its receiver sees it. */
+export function fromWireNotification(n: WireNotification): Notification {
+  if (n.kind !== 'changes') return n;
+  return { kind: 'changes', cause: n.cause, changes: JSON.parse(n.changesJson) as VisibleChange[] };
+}
 
 /** The change stream. */
 export type Notification =

@@ -16,7 +16,7 @@ import {
   EventSourcedError,
   type Endpoint,
   type FromHost,
-  type Notification,
+  type WireNotification,
   type OpenInfo,
   type Operations,
   type Request,
@@ -34,7 +34,7 @@ export interface RelayOutput {
   /** A message for a tab's client, its own request ids restored. */
   toTab(origin: Origin, message: FromHost): void;
   /** A notification for every other tab except `skip` (not this one). */
-  toOthers(notification: Notification, skip: Origin): void;
+  toOthers(notification: WireNotification, skip: Origin): void;
 }
 
 /** How long a sync round waits for another tab's headers or transport function. */
@@ -154,7 +154,7 @@ export class LeaderRelay {
     for (const [origin, list] of byOrigin) this.out.toTab(origin, { type: 'responses', batch: list });
     for (const [origin, changes] of captured) {
       if (changes.length === 0) continue;
-      const notification: Notification = { kind: 'changes', cause: 'capture', changes };
+      const notification: WireNotification = { kind: 'changes', cause: 'capture', changesJson: JSON.stringify(changes) };
       if (origin !== null) this.out.toTab(null, { type: 'notify', notification });
       this.out.toOthers(notification, origin);
     }

@@ -10,12 +10,32 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 /** `crypto.getRandomValues` fills at most this many bytes per call. */
 const MAX_RANDOM_BYTES = 65_536;
 
+/**
+ * Random bytes drawn ahead, 64 KiB at a time: one `getRandomValues` call
+ * serves thousands of single-row captures instead of one call each.
+ */
+let pool = new Uint8Array(0);
+let poolAt = 0;
+
+function randomBytes(n: number): Uint8Array {
+  if (n > MAX_RANDOM_BYTES) {
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; at += MAX_RANDOM_BYTES) crypto.getRandomValues(out.subarray(at, at + MAX_RANDOM_BYTES));
+    return out;
+  }
+  if (poolAt + n > pool.length) {
+    pool = crypto.getRandomValues(new Uint8Array(MAX_RANDOM_BYTES));
+    poolAt = 0;
+  }
+  // Bytes are handed out once: each id gets fresh randomness.
+  const out = pool.subarray(poolAt, poolAt + n);
+  poolAt += n;
+  return out;
+}
+
 /** `n` UUIDv7 strings for time `ms`, with as few calls for randomness as the API allows. */
 export function uuidv7s(n: number, ms: number = Date.now()): string[] {
-  const random = new Uint8Array(10 * n);
-  for (let at = 0; at < random.length; at += MAX_RANDOM_BYTES) {
-    crypto.getRandomValues(random.subarray(at, at + MAX_RANDOM_BYTES));
-  }
+  const random = randomBytes(10 * n);
   const time = Math.max(0, Math.floor(ms));
   // 48-bit time, big-endian: the high 16 bits and the low 32 bits.
   const high = Math.floor(time / 2 ** 32) & 0xffff;

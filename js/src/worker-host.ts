@@ -17,7 +17,7 @@ import {
   type CallbackMethod,
   type FromHost,
   type HostStatus,
-  type Notification,
+  type WireNotification,
   type OpenInfo,
   type Operations,
   type Request,
@@ -209,7 +209,9 @@ export class CoreHost {
         }
       }
     }
-    if (this.notifyCaptures && all.length > 0) this.notify({ kind: 'changes', cause: 'capture', changes: all });
+    if (this.notifyCaptures && all.length > 0) {
+      this.notify({ kind: 'changes', cause: 'capture', changesJson: JSON.stringify(all) });
+    }
   }
 
   /**
@@ -250,7 +252,7 @@ export class CoreHost {
         const result = await core.sync({
           transport: this.transportFor(requestId, transport),
           ...(options && { options }),
-          onChanges: (changes) => this.notify({ kind: 'changes', cause: 'sync', changes }),
+          onChanges: (changesJson) => this.notify({ kind: 'changes', cause: 'sync', changesJson }),
           onRejections: (rejections) => this.notify({ kind: 'rejections', rejections }),
         });
         const errors = result.errors.map(toWireError);
@@ -302,7 +304,7 @@ export class CoreHost {
     this.notify({ kind: 'status', status: this.status });
   }
 
-  private notify(notification: Notification): void {
+  private notify(notification: WireNotification): void {
     // Responses first: a capture's result must never land after a newer
     // notified state of the same row (the client would write a stale row).
     this.flushResponses();

@@ -2,12 +2,16 @@
 //! has nothing more. Every step that changes the store is one transaction, so
 //! a failure at any await loses nothing and applies nothing twice.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
 use serde::{Deserialize, Serialize};
 
 use super::transport::{Timer, Transport, TransportError};
 use crate::error::Error;
 use crate::model::{Rejection, VisibleChange};
-use crate::protocol::{Event, RejectedEvent, MAX_PUSH_BATCH};
+use crate::protocol::{Event, PullResponse, RejectedEvent, MAX_PUSH_BATCH};
 use crate::store::Store;
 
 /// Tuning of a sync round. The defaults follow `PROTOCOL.md`.
@@ -177,13 +181,20 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
             opts,
             ..
         } = *self;
+        let mut since = store.cursor()?;
+        // The next page, asked for while the previous one was being applied.
+        let mut prefetched: Option<Result<PullResponse, TransportError>> = None;
         loop {
-            let since = store.cursor()?;
-            let page = match retry(timer, store, opts, || {
-                transport.pull(&since, opts.pull_limit)
-            })
-            .await
-            {
+            let fetched = match prefetched.take() {
+                Some(r) => r,
+                None => {
+                    retry(timer, store, opts, || {
+                        transport.pull(&since, opts.pull_limit)
+                    })
+                    .await
+                }
+            };
+            let page = match fetched {
                 Ok(page) => page,
                 Err(TransportError::Gone) => {
                     let snapshot = match retry(timer, store, opts, || transport.snapshot()).await {
@@ -198,12 +209,24 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
                     };
                     let outcome = store.apply_snapshot(&snapshot)?;
                     self.observer.on_changes(&outcome.changes);
+                    since = store.cursor()?;
                     continue;
                 }
                 Err(e) => return Err(transport_error(e)),
             };
             let (count, has_more) = (page.events.len(), page.has_more);
             let stalled = count == 0 && page.cursor == since;
+            // Ask for the next page before applying this one, so the server
+            // and the network work while SQLite does. The page's cursor is
+            // the one it stores. Nothing of the next page is applied before
+            // this one committed; a failure here drops the request.
+            let next_since = page.cursor.clone();
+            let mut next = (has_more && !stalled).then(|| {
+                Box::pin(retry(timer, store, opts, || {
+                    transport.pull(&next_since, opts.pull_limit)
+                }))
+            });
+            let mut early = next.as_mut().and_then(|f| start(f.as_mut()));
             let outcome = store.apply_pull(page)?;
             self.result.pulled += count as u64;
             if !outcome.changes.is_empty() {
@@ -224,7 +247,23 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
                     "hasMore is true but the page is empty and the cursor did not move".into(),
                 ));
             }
+            prefetched = Some(match (early.take(), next) {
+                (Some(r), _) => r,
+                (None, Some(f)) => f.await,
+                (None, None) => unreachable!("a next page is requested whenever hasMore is true"),
+            });
+            since = next_since;
         }
+    }
+}
+
+/// Polls `future` once, so the request it makes is under way; its output
+/// if that is ready already. Later polls register the real waker.
+fn start<F: Future>(future: Pin<&mut F>) -> Option<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
     }
 }
 

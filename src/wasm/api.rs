@@ -290,26 +290,37 @@ struct JsObserver {
 }
 
 impl JsObserver {
-    fn call<T: serde::Serialize>(f: &Option<js_sys::Function>, items: &[T]) {
-        let (Some(f), false) = (f, items.is_empty()) else {
-            return;
-        };
+    fn call(f: &Option<js_sys::Function>, value: Result<JsValue, Error>) {
+        let Some(f) = f else { return };
         // A throwing callback must not abort the round: the changes are
         // durable already, and the app can re-read them.
-        if let Ok(v) = output(items) {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &v) {
-                web_sys::console::error_2(&"eventsourced-db: a sync callback threw".into(), &e);
+        match value {
+            Ok(v) => {
+                if let Err(e) = f.call1(&JsValue::UNDEFINED, &v) {
+                    web_sys::console::error_2(&"eventsourced-db: a sync callback threw".into(), &e);
+                }
             }
+            Err(e) => web_sys::console::error_1(&JsValue::from(e)),
         }
     }
 }
 
 impl SyncObserver for JsObserver {
     fn on_changes(&mut self, changes: &[VisibleChange]) {
-        Self::call(&self.on_changes, changes);
+        if changes.is_empty() || self.on_changes.is_none() {
+            return;
+        }
+        // JSON text, not objects (see `SyncRequest.onChanges`).
+        let text = serde_json::to_string(changes)
+            .map(|t| JsValue::from_str(&t))
+            .map_err(|e| Error::Storage(format!("could not convert changes for JS: {e}")));
+        Self::call(&self.on_changes, text);
     }
 
     fn on_rejections(&mut self, rejections: &[Rejection]) {
-        Self::call(&self.on_rejections, rejections);
+        if rejections.is_empty() || self.on_rejections.is_none() {
+            return;
+        }
+        Self::call(&self.on_rejections, output(rejections));
     }
 }

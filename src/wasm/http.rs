@@ -119,12 +119,13 @@ impl HttpTransport {
     }
 
     /// Sends one request and reads its whole body within the time limit.
-    /// Returns the status, `Retry-After` in ms, and the body text.
+    /// Returns the status, `Retry-After` in ms, and the body's bytes (read as
+    /// bytes: serde parses UTF-8 directly, with no UTF-16 string between).
     async fn send(
         &self,
         builder: RequestBuilder,
         body: Option<String>,
-    ) -> Result<(u16, Option<u64>, String), TransportError> {
+    ) -> Result<(u16, Option<u64>, Vec<u8>), TransportError> {
         let timeout_ms = self.config.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         let network = |message: String| TransportError::Transient {
             status: None,
@@ -153,8 +154,11 @@ impl HttpTransport {
             .and_then(|v| parse_retry_after(&v));
         // A body cut off by the network (or the deadline) is a transient
         // failure; a complete body that does not parse is malformed.
-        let text = response.text().await.map_err(|e| network(e.to_string()))?;
-        Ok((status, retry_after, text))
+        let body = response
+            .binary()
+            .await
+            .map_err(|e| network(e.to_string()))?;
+        Ok((status, retry_after, body))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -162,19 +166,23 @@ impl HttpTransport {
         builder: RequestBuilder,
         body: Option<String>,
     ) -> Result<T, TransportError> {
-        let (status, retry_after, text) = self.send(builder, body).await?;
+        let (status, retry_after, bytes) = self.send(builder, body).await?;
         if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&bytes);
             return Err(TransportError::from_status(status, retry_after, &text));
         }
-        parse_body(&text)
+        parse_body(&bytes)
     }
 }
 
 /// Parses a `2xx` body; anything that is not the expected JSON (an HTML
 /// page from a proxy, a truncated body, wrong types) is `Malformed`.
-pub fn parse_body<T: DeserializeOwned>(text: &str) -> Result<T, TransportError> {
-    serde_json::from_str(text).map_err(|e| {
-        let start: String = text.chars().take(80).collect();
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, TransportError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let start: String = String::from_utf8_lossy(&body[..body.len().min(320)])
+            .chars()
+            .take(80)
+            .collect();
         TransportError::Malformed(format!("{e}; the body starts with {start:?}"))
     })
 }

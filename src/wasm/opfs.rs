@@ -17,9 +17,11 @@ use crate::error::{Error, Result};
 const ROOT_DIRECTORY: &str = "eventsourced-db";
 /// The database file inside its pool (each pool holds one database).
 const FILE_NAME: &str = "/events.sqlite3";
-/// Database file, its persistent journal, and room for SQLite's temporary
-/// files (statement journals); each takes a slot.
-const INITIAL_CAPACITY: usize = 6;
+/// Slots of a pool: the database file, its persistent journal, and one
+/// spare. Temporary files live in memory (`temp_store = MEMORY`). Every slot
+/// costs an access handle, acquired one by one at each open, so pools made
+/// larger by older versions are trimmed to this.
+const CAPACITY: usize = 3;
 
 thread_local! {
     // Databases open in this worker: sahpool does no locking between two
@@ -89,7 +91,7 @@ pub async fn open(name: &str) -> Result<OpfsDatabase> {
         .directory(&format!("{ROOT_DIRECTORY}/db-{encoded}"))
         // Never wipe a user's data on open.
         .clear_on_init(false)
-        .initial_capacity(INITIAL_CAPACITY)
+        .initial_capacity(CAPACITY)
         .build();
     // Not the default VFS: in-memory databases in the same worker keep
     // SQLite's memory VFS, and each database names its own pool.
@@ -99,6 +101,10 @@ pub async fn open(name: &str) -> Result<OpfsDatabase> {
     // A pool paused by `release` is reused by `install` as is.
     if pool.is_paused() {
         pool.resume().await.map_err(|e| storage_error(name, e))?;
+    }
+    if pool.capacity() > CAPACITY {
+        // Only unused slots go; best effort, a failure changes nothing.
+        let _ = pool.reduce_capacity(pool.capacity() - CAPACITY).await;
     }
     handle.pool = Some(pool);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -175,8 +175,13 @@ export interface SyncOptions {
 export interface SyncRequest {
   transport: HttpSyncConfig | SyncTransport;
   options?: SyncOptions;
-  /** Called as each pulled page (or rejection) changes visible rows. */
-  onChanges?: (changes: VisibleChange[]) => void;
+  /**
+   * Called as each pulled page (or rejection) changes visible rows, with the
+   * `VisibleChange[]` as JSON text: a worker posts the string on as it is
+   * (one copy instead of a structured clone of every row) and the receiver
+   * parses it once.
+   */
+  onChanges?: (changesJson: string) => void;
   onRejections?: (rejections: Rejection[]) => void;
 }
 

@@ -1,6 +1,7 @@
 // A tiny static server on loopback for the test pages: /<page>.html, the
 // bundles in .out/, and the package's own files (worker.js, the wasm) beside
 // them, where `new URL('./worker.js', import.meta.url)` looks.
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -31,7 +32,15 @@ export function startStaticServer() {
         for (const root of roots) {
           try {
             const body = await readFile(join(root, rel));
-            res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' }).end(body);
+            // Revalidated like a deployed app's assets, so a reload gets the
+            // browser's caches (V8 keeps compiled wasm beside a cached response).
+            const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+            const headers = { 'cache-control': 'no-cache', etag };
+            if (req.headers['if-none-match'] === etag) {
+              res.writeHead(304, headers).end();
+              return;
+            }
+            res.writeHead(200, { ...headers, 'content-type': types[extname(rel)] ?? 'application/octet-stream' }).end(body);
             return;
           } catch {}
         }

@@ -70,8 +70,9 @@ async fn push_pull_and_the_cursor_survive_a_reopen() {
     let seen = Rc::new(std::cell::RefCell::new(Vec::<Value>::new()));
     let sink = seen.clone();
     let on_changes = Closure::<dyn FnMut(JsValue)>::new(move |changes: JsValue| {
-        sink.borrow_mut()
-            .extend(json(changes).as_array().unwrap().clone());
+        let text = changes.as_string().expect("onChanges gets JSON text");
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        sink.borrow_mut().extend(parsed.as_array().unwrap().clone());
     });
     let req = request(None);
     js_sys::Reflect::set(&req, &"onChanges".into(), on_changes.as_ref()).unwrap();
