@@ -70,7 +70,9 @@ fn pulled_pages(offset: usize) -> Vec<PullResponse> {
 }
 
 /// The floor: the same rows written by raw SQLite with the same schema and
-/// prepared statements, no product logic (one event row + one state row each).
+/// prepared statements, no product logic (one event row + one state row each,
+/// as capture writes them: a 16-byte id, collection and type as integers, the
+/// key's pending count and newest pending event on its row).
 fn floor(dir: &tempfile::TempDir) -> f64 {
     let store = open(dir, "floor.sqlite");
     drop(store); // creates the schema
@@ -87,11 +89,16 @@ fn floor(dir: &tempfile::TempDir) -> f64 {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384;",
     )
     .unwrap();
-    let texts: Vec<(String, String, String)> = (0..*N_EVENTS)
+    conn.execute("INSERT INTO collections (id, name) VALUES (1, 'todos')", [])
+        .unwrap();
+    let texts: Vec<(Vec<u8>, String, String)> = (0..*N_EVENTS)
         .map(|i| {
             let r = row(i);
             (
-                format!("00000000-0000-7000-8000-{i:012}"),
+                uuid::Uuid::parse_str(&format!("00000000-0000-7000-8000-{i:012}"))
+                    .unwrap()
+                    .as_bytes()
+                    .to_vec(),
                 r["id"].as_str().unwrap().to_string(),
                 r.to_string(),
             )
@@ -103,16 +110,19 @@ fn floor(dir: &tempfile::TempDir) -> f64 {
         {
             let mut ev = tx
                 .prepare_cached(
-                    "INSERT INTO events (event_id, collection, kind, key, payload, timestamp, origin, status, applied)
-                     VALUES (?1, 'todos', 'insert', ?2, ?3, 1, 0, 0, 0)",
+                    "INSERT INTO events (event_id, collection, kind, key, payload, timestamp, origin, status, applied, schema_version)
+                     VALUES (?1, 1, 0, ?2, ?3, 1, 0, 0, 0, 0)",
                 )
                 .unwrap();
             let mut st = tx
-                .prepare_cached("INSERT INTO rows (collection, key, visible, overlay) VALUES ('todos', ?1, ?2, 1)")
+                .prepare_cached(
+                    "INSERT INTO rows (collection, key, visible, pending, last_pending) VALUES (1, ?1, ?2, 1, ?3)",
+                )
                 .unwrap();
             for (id, key, payload) in chunk {
                 ev.execute(rusqlite::params![id, key, payload]).unwrap();
-                st.execute(rusqlite::params![key, payload]).unwrap();
+                st.execute(rusqlite::params![key, payload, tx.last_insert_rowid()])
+                    .unwrap();
             }
         }
         tx.commit().unwrap();

@@ -61,6 +61,12 @@ impl RowJson {
         serde_json::value::RawValue::from_string(text).map(RowJson)
     }
 
+    /// Serialises a value straight into JSON text (well formed by
+    /// construction, so not checked again).
+    pub(crate) fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(RowJson)
+    }
+
     /// The JSON text.
     pub fn as_str(&self) -> &str {
         self.0.get()

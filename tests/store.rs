@@ -323,3 +323,308 @@ fn a_capture_replayed_with_the_same_event_id_is_applied_once_and_reports_the_row
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_MUTATION");
 }
+
+/// The v1 schema, verbatim, as databases written by the first release hold it.
+const V1_SCHEMA: &str = r#"
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, collection TEXT NOT NULL,
+        kind TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL, changes TEXT,
+        timestamp INTEGER NOT NULL, origin INTEGER NOT NULL, status INTEGER NOT NULL,
+        applied INTEGER NOT NULL, global_seq INTEGER, reject_code TEXT, reject_reason TEXT,
+        reject_cleared INTEGER NOT NULL DEFAULT 0, client_id TEXT, schema_version INTEGER
+    );
+    CREATE INDEX events_unapplied ON events(seq) WHERE origin = 0 AND applied = 0;
+    CREATE INDEX events_unapplied_row ON events(collection, key, seq) WHERE origin = 0 AND applied = 0;
+    CREATE TABLE rows (
+        collection TEXT NOT NULL, key TEXT NOT NULL, confirmed TEXT, visible TEXT,
+        overlay INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (collection, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE collections (name TEXT PRIMARY KEY, key_kind TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    PRAGMA user_version = 1;
+"#;
+
+fn id(n: u8) -> String {
+    format!("00000000-0000-7000-8000-0000000000{n:02}")
+}
+
+#[test]
+fn a_v1_database_with_pending_confirmed_and_rejected_events_migrates_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(V1_SCHEMA).unwrap();
+        let blob = |n: u8| uuid::Uuid::parse_str(&id(n)).unwrap().as_bytes().to_vec();
+        let mut ev = conn
+            .prepare(
+                "INSERT INTO events (seq, event_id, collection, kind, key, payload, changes, timestamp,
+                                     origin, status, applied, global_seq, reject_code, reject_reason, schema_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 100, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
+            )
+            .unwrap();
+        type V1Event<'a> = (
+            i64,
+            u8,
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<&'a str>,
+        );
+        let rows: [V1Event; 6] = [
+            // This device's insert of a, pending.
+            (
+                1,
+                1,
+                "todos",
+                "insert",
+                "a",
+                r#"{"id":"a","title":"local"}"#,
+                None,
+                0,
+                0,
+                0,
+                None,
+                None,
+            ),
+            // A remote insert of b, confirmed.
+            (
+                2,
+                2,
+                "todos",
+                "insert",
+                "b",
+                r#"{"id":"b","title":"remote"}"#,
+                None,
+                1,
+                2,
+                1,
+                Some(1),
+                None,
+            ),
+            // This device's update of b, rejected.
+            (
+                3,
+                3,
+                "todos",
+                "update",
+                "b",
+                r#"{"id":"b","title":"bad"}"#,
+                Some(r#"{"title":"bad"}"#),
+                0,
+                3,
+                0,
+                None,
+                Some("validation"),
+            ),
+            // This device's insert of c, confirmed and applied.
+            (
+                4,
+                4,
+                "notes",
+                "insert",
+                "7",
+                r#"{"id":7}"#,
+                None,
+                0,
+                2,
+                1,
+                Some(2),
+                None,
+            ),
+            // This device's update of a on top of its insert, pending too.
+            (
+                5,
+                5,
+                "todos",
+                "update",
+                "a",
+                r#"{"id":"a","title":"local2"}"#,
+                Some(r#"{"title":"local2"}"#),
+                0,
+                1,
+                0,
+                None,
+                None,
+            ),
+            // An event type from a newer client, kept verbatim.
+            (
+                6,
+                6,
+                "todos",
+                "upsert",
+                "z",
+                r#"{"id":"z"}"#,
+                None,
+                1,
+                2,
+                0,
+                Some(3),
+                None,
+            ),
+        ];
+        for (seq, n, coll, kind, key, payload, changes, origin, status, applied, gs, code) in rows {
+            ev.execute(rusqlite::params![
+                seq,
+                blob(n),
+                coll,
+                kind,
+                key,
+                payload,
+                changes,
+                origin,
+                status,
+                applied,
+                gs,
+                code,
+                code.map(|_| "not allowed"),
+            ])
+            .unwrap();
+        }
+        conn.execute_batch(
+            r#"
+            INSERT INTO rows VALUES ('todos', 'a', NULL, '{"id":"a","title":"local2"}', 1);
+            INSERT INTO rows VALUES ('todos', 'b', '{"id":"b","title":"remote"}', NULL, 0);
+            INSERT INTO rows VALUES ('notes', '7', '{"id":7}', NULL, 0);
+            INSERT INTO collections VALUES ('notes', 'number');
+            INSERT INTO meta VALUES ('client_id', 'client-1'), ('cursor', '3');
+            "#,
+        )
+        .unwrap();
+    }
+
+    let store = file_store(&path);
+    assert_eq!(store.client_id(), "client-1");
+    assert_eq!(store.cursor().unwrap(), "3");
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.pending, counts.rejected, counts.total),
+        (2, 1, 6),
+        "pending (a's two events), the rejection and every event survive"
+    );
+    let visible = |coll: &str| -> Vec<(serde_json::Value, serde_json::Value)> {
+        let mut v: Vec<_> = store
+            .visible_rows(coll)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key, r.value.to_value()))
+            .collect();
+        v.sort_by_key(|(k, _)| k.to_string());
+        v
+    };
+    assert_eq!(
+        visible("todos"),
+        vec![
+            (json!("a"), json!({"id": "a", "title": "local2"})),
+            (json!("b"), json!({"id": "b", "title": "remote"})),
+        ]
+    );
+    assert_eq!(
+        visible("notes"),
+        vec![(json!(7), json!({"id": 7}))],
+        "the learned numeric key kind survives"
+    );
+
+    let log = store.events(&EventQuery::default()).unwrap();
+    let summary: Vec<(i64, &str, &str, EventStatus, Origin)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.collection_id.as_str(),
+                e.kind.as_str(),
+                e.status,
+                e.origin,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, "todos", "insert", EventStatus::Pending, Origin::Local),
+            (2, "todos", "insert", EventStatus::Confirmed, Origin::Remote),
+            (3, "todos", "update", EventStatus::Rejected, Origin::Local),
+            (4, "notes", "insert", EventStatus::Confirmed, Origin::Local),
+            (5, "todos", "update", EventStatus::Sent, Origin::Local),
+            (6, "todos", "upsert", EventStatus::Confirmed, Origin::Remote),
+        ]
+    );
+    assert_eq!(log[0].event_id, id(1));
+    assert_eq!(log[2].changes, Some(json!({"title": "bad"})));
+    let rejections = store.rejections().unwrap();
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(
+        (
+            rejections[0].event_id.as_str(),
+            rejections[0].kind.as_str(),
+            rejections[0].code.as_str()
+        ),
+        (id(3).as_str(), "update", "validation")
+    );
+
+    // The outbox finds the pending event (the sent one is not pushed again).
+    let batch = store.pending_batch(10).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].event_id, id(1));
+    assert_eq!(batch[0].collection_id, "todos");
+
+    // The pending chain of a was derived: a's insert comes back from the
+    // server and the update is still folded over the confirmed row.
+    let back = |n: u8, kind: EventType, title: &str, gs: u64| {
+        let e = eventsourced_db::protocol::Event {
+            event_id: id(n),
+            collection_id: "todos".into(),
+            kind,
+            key: eventsourced_db::protocol::Key::String("a".into()),
+            payload: json!({"id": "a", "title": title})
+                .as_object()
+                .unwrap()
+                .clone(),
+            timestamp: 100,
+            changes: None,
+            client_id: Some("client-1".into()),
+            schema_version: None,
+        };
+        eventsourced_db::protocol::PullResponse {
+            events: vec![eventsourced_db::protocol::PulledEvent::from_event(&e, gs)],
+            cursor: gs.to_string(),
+            has_more: false,
+        }
+    };
+    let out = store
+        .apply_pull(back(1, EventType::Insert, "local", 4))
+        .unwrap();
+    assert_eq!(out.settled, 1);
+    assert!(out.changes.is_empty(), "a's visible row did not change");
+    assert_eq!(visible("todos")[0].1, json!({"id": "a", "title": "local2"}));
+    assert_eq!(store.counts().unwrap().pending, 1);
+    let out = store
+        .apply_pull(back(5, EventType::Update, "local2", 5))
+        .unwrap();
+    assert_eq!(out.settled, 1);
+    assert_eq!(store.counts().unwrap().pending, 0);
+    assert!(store.pending_batch(10).unwrap().is_empty());
+    assert_eq!(visible("todos")[0].1, json!({"id": "a", "title": "local2"}));
+
+    // New captures go on from there.
+    store
+        .capture(vec![update(
+            "todos",
+            &json!({"id": "b", "title": "remote"}),
+            json!({"id": "b", "title": "again"}),
+        )])
+        .unwrap();
+    assert_eq!(visible("todos")[1].1, json!({"id": "b", "title": "again"}));
+    let batch = store.pending_batch(10).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].collection_id, "todos");
+    let log = store.events(&EventQuery::default()).unwrap();
+    assert_eq!(log.len(), 7);
+    assert_eq!(log[6].seq, 7);
+}

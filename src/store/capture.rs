@@ -1,17 +1,32 @@
 //! Capture: a batch of local mutations becomes pending events and new visible
 //! rows, in one transaction.
 
-use rusqlite::params;
+use std::collections::HashSet;
+
 use serde_json::Value;
 
+use super::batch;
 use super::doc::{apply, Doc};
+use super::kind;
 use super::rows::RowCache;
 use super::Store;
 use crate::env::new_event_ids;
 use crate::error::{Error, Result};
 use crate::fold::Row;
 use crate::model::{Mutation, RowJson, VisibleChange};
-use crate::protocol::{EventType, Key};
+use crate::protocol::{number_text, EventType};
+
+/// An event about to be written.
+struct NewEvent {
+    seq: i64,
+    id: uuid::Uuid,
+    collection: i64,
+    kind: i64,
+    key: String,
+    payload: Doc,
+    changes: Option<String>,
+    prev_pending: Option<i64>,
+}
 
 /// A mutation checked and turned into the parts of an event.
 struct Checked {
@@ -19,7 +34,7 @@ struct Checked {
     kind: EventType,
     key: Value,
     key_text: String,
-    payload: String,
+    payload: RowJson,
     event_id: Option<uuid::Uuid>,
     changes: Option<Row>,
 }
@@ -46,12 +61,13 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// The text of a row given as JSON: `None` for absent or `null`, an error
-/// unless it is an object.
-fn row_text(collection: &str, what: &str, v: Option<RowJson>) -> Result<Option<String>> {
+/// A row given as JSON (well formed: `RowJson` checked it on the way in):
+/// `None` for absent or `null`, an error unless it is an object. The text is
+/// kept as it came, not parsed.
+fn row_json(collection: &str, what: &str, v: Option<RowJson>) -> Result<Option<RowJson>> {
     let Some(v) = v else { return Ok(None) };
     match v.as_str().trim_start().as_bytes().first() {
-        Some(b'{') => Ok(Some(v.into_string())),
+        Some(b'{') => Ok(Some(v)),
         Some(b'n') => Ok(None),
         _ => Err(Error::invalid(
             collection,
@@ -65,20 +81,22 @@ fn check(m: Mutation) -> Result<Checked> {
     if c.is_empty() {
         return Err(Error::invalid(c, "the collection name is empty"));
     }
-    let key_text = Key::from_value(&m.key)
-        .ok_or_else(|| {
-            Error::invalid(
+    let key_text = match &m.key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => number_text(n),
+        other => {
+            return Err(Error::invalid(
                 c,
                 format!(
                     "the key must be a string or a number, got {}",
-                    json_type(&m.key)
+                    json_type(other)
                 ),
-            )
-        })?
-        .text();
+            ))
+        }
+    };
     let (payload, changes) = match m.kind {
         EventType::Insert | EventType::Update => {
-            let payload = row_text(c, "the modified row", m.modified)?.ok_or_else(|| {
+            let payload = row_json(c, "the modified row", m.modified)?.ok_or_else(|| {
                 Error::invalid(c, format!("an {} needs the modified row", m.kind.as_str()))
             })?;
             let changes = match m.kind {
@@ -89,7 +107,10 @@ fn check(m: Mutation) -> Result<Checked> {
         }
         // A delete records the row as it was; TanStack always passes it.
         EventType::Delete => (
-            row_text(c, "the original row", m.original)?.unwrap_or_else(|| "{}".to_string()),
+            match row_json(c, "the original row", m.original)? {
+                Some(row) => row,
+                None => RowJson::serialize(&Row::new())?,
+            },
             None,
         ),
     };
@@ -124,40 +145,125 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let now = self.env.now_ms();
         let ids = new_event_ids(&*self.env, now, checked.len());
-        let tx = self.conn.unchecked_transaction()?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (event_id, collection, kind, key, payload, changes, timestamp,
-                                 origin, status, applied, schema_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8)
-             ON CONFLICT (event_id) DO NOTHING",
-        )?;
-        let mut cache = RowCache::new(&tx)?;
-        for (c, minted) in checked.into_iter().zip(ids) {
-            self.learn_key_kind(&c.collection, &c.key)?;
-            let id = c.event_id.unwrap_or(minted);
-            let payload = Doc::from_text(c.payload);
-            let inserted = insert.execute(params![
-                &id.as_bytes()[..],
-                c.collection,
-                c.kind.as_str(),
-                c.key_text,
-                payload.text()?,
-                c.changes.as_ref().map(serde_json::to_string).transpose()?,
-                now,
-                self.config.schema_version,
-            ])?;
-            let state = cache.get(&c.collection, &c.key_text)?;
-            if inserted == 0 {
-                // Captured before (a retry): report the row as it stands.
-                state.report = Some(payload);
-                continue;
+        self.write(|tx| {
+            // The collection of each mutation (a batch is usually one: its id
+            // is looked up once).
+            let mut collections = Vec::with_capacity(checked.len());
+            let mut last: Option<(&str, i64)> = None;
+            for c in &checked {
+                let id = match last {
+                    Some((name, id)) if name == c.collection => id,
+                    _ => self.collection_id(&c.collection)?,
+                };
+                last = Some((&c.collection, id));
+                self.learn_key_kind(id, &c.key)?;
+                collections.push(id);
             }
-            state.visible = apply(state.visible.take(), c.kind, &payload, c.changes.as_ref())?;
-            state.overlay = true;
-        }
-        drop(insert);
-        let changes = cache.flush(|coll, key| self.key_value(coll, key))?;
-        tx.commit()?;
-        Ok(changes)
+            let event_ids: Vec<uuid::Uuid> = checked
+                .iter()
+                .zip(ids)
+                .map(|(c, minted)| c.event_id.unwrap_or(minted))
+                .collect();
+            // Ids the caller supplied may be in the log already (a retry).
+            let mut retried: HashSet<uuid::Uuid> = HashSet::new();
+            let supplied: Vec<&uuid::Uuid> = checked
+                .iter()
+                .zip(&event_ids)
+                .filter(|(c, _)| c.event_id.is_some())
+                .map(|(_, id)| id)
+                .collect();
+            batch::query_in(
+                tx,
+                "SELECT event_id FROM events WHERE event_id IN",
+                "",
+                &[],
+                &supplied,
+                |stmt, i, id| Ok(stmt.raw_bind_parameter(i, &id.as_bytes()[..])?),
+                |r| {
+                    if let Ok(id) = uuid::Uuid::from_slice(&r.get::<_, Vec<u8>>(0)?) {
+                        retried.insert(id);
+                    }
+                    Ok(())
+                },
+            )?;
+            // Every touched row, read ahead in a few statements.
+            let mut cache = RowCache::new(tx)?;
+            let mut start = 0;
+            while start < checked.len() {
+                let collection = collections[start];
+                let end = collections[start..]
+                    .iter()
+                    .position(|&c| c != collection)
+                    .map_or(checked.len(), |n| start + n);
+                let keys: Vec<&str> = checked[start..end]
+                    .iter()
+                    .map(|c| c.key_text.as_str())
+                    .collect();
+                cache.preload(collection, &keys)?;
+                start = end;
+            }
+            // Fold in memory with the seqs the inserts will have (the next
+            // rowids: nothing else writes in this transaction), then write
+            // the events many rows per statement.
+            let mut next_seq: i64 = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let mut rows: Vec<NewEvent> = Vec::with_capacity(checked.len());
+            for ((c, collection), id) in checked.into_iter().zip(collections).zip(event_ids) {
+                let state = cache.get(collection, &c.key_text)?;
+                let payload = Doc::from_json(c.payload);
+                if c.event_id.is_some() && !retried.insert(id) {
+                    // Captured before (a retry): report the row as it stands.
+                    state.report = Some(payload);
+                    continue;
+                }
+                let seq = next_seq;
+                next_seq += 1;
+                let prev_pending = if state.pending > 0 {
+                    state.last_pending
+                } else {
+                    None
+                };
+                state.visible =
+                    apply(state.visible.take(), c.kind, &payload, c.changes.as_ref())?;
+                state.pending += 1;
+                state.last_pending = Some(seq);
+                rows.push(NewEvent {
+                    seq,
+                    id,
+                    collection,
+                    kind: kind::code(c.kind),
+                    key: c.key_text,
+                    changes: c.changes.as_ref().map(serde_json::to_string).transpose()?,
+                    payload,
+                    prev_pending,
+                });
+            }
+            let schema_version = self.config.schema_version;
+            batch::execute(
+                tx,
+                "INSERT INTO events (seq, event_id, collection, kind, key, payload, changes, timestamp,
+                                     origin, status, applied, schema_version, prev_pending) VALUES",
+                "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+                "",
+                10,
+                &rows,
+                |stmt, i, e| {
+                    stmt.raw_bind_parameter(i, e.seq)?;
+                    stmt.raw_bind_parameter(i + 1, &e.id.as_bytes()[..])?;
+                    stmt.raw_bind_parameter(i + 2, e.collection)?;
+                    stmt.raw_bind_parameter(i + 3, e.kind)?;
+                    stmt.raw_bind_parameter(i + 4, &e.key)?;
+                    stmt.raw_bind_parameter(i + 5, e.payload.text()?)?;
+                    stmt.raw_bind_parameter(i + 6, &e.changes)?;
+                    stmt.raw_bind_parameter(i + 7, now)?;
+                    stmt.raw_bind_parameter(i + 8, schema_version)?;
+                    stmt.raw_bind_parameter(i + 9, e.prev_pending)?;
+                    Ok(())
+                },
+            )?;
+            drop(rows);
+            cache.flush(self)
+        })
     }
 }

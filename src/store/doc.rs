@@ -18,8 +18,25 @@ pub(crate) struct Doc(Rc<Inner>);
 /// At least one of the two is set.
 #[derive(Debug)]
 struct Inner {
-    text: OnceCell<String>,
+    text: OnceCell<Text>,
     row: OnceCell<Row>,
+}
+
+/// The JSON text of a row: as the app or the server sent it (checked once on
+/// the way in, so it goes back out without another check), or as stored.
+#[derive(Debug)]
+enum Text {
+    Json(RowJson),
+    Stored(String),
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Json(j) => j.as_str(),
+            Text::Stored(s) => s,
+        }
+    }
 }
 
 impl Doc {
@@ -31,22 +48,30 @@ impl Doc {
         }))
     }
 
-    /// A row from the JSON text of an object (from SQLite or from serde_json,
-    /// so known to be well formed).
+    /// A row from the JSON text of an object read from SQLite (written by
+    /// this store, so known to be well formed).
     pub fn from_text(text: String) -> Doc {
         Doc(Rc::new(Inner {
-            text: OnceCell::from(text),
+            text: OnceCell::from(Text::Stored(text)),
+            row: OnceCell::new(),
+        }))
+    }
+
+    /// A row from checked JSON text (an object, as the caller made sure).
+    pub fn from_json(json: RowJson) -> Doc {
+        Doc(Rc::new(Inner {
+            text: OnceCell::from(Text::Json(json)),
             row: OnceCell::new(),
         }))
     }
 
     pub fn text(&self) -> Result<&str> {
         if let Some(t) = self.0.text.get() {
-            return Ok(t);
+            return Ok(t.as_str());
         }
         let row = self.0.row.get().expect("a Doc has its text or its row");
-        let t = serde_json::to_string(row)?;
-        Ok(self.0.text.get_or_init(|| t))
+        let t = Text::Json(RowJson::serialize(row)?);
+        Ok(self.0.text.get_or_init(|| t).as_str())
     }
 
     pub fn row(&self) -> Result<&Row> {
@@ -54,7 +79,7 @@ impl Doc {
             return Ok(r);
         }
         let text = self.0.text.get().expect("a Doc has its text or its row");
-        let r: Row = serde_json::from_str(text)?;
+        let r: Row = serde_json::from_str(text.as_str())?;
         Ok(self.0.row.get_or_init(|| r))
     }
 
@@ -69,7 +94,11 @@ impl Doc {
 
     /// The row as JSON for the JS side.
     pub fn to_json(&self) -> Result<RowJson> {
-        Ok(RowJson::from_text(self.text()?.to_string())?)
+        self.text()?;
+        Ok(match self.0.text.get().expect("made above") {
+            Text::Json(j) => j.clone(),
+            Text::Stored(s) => RowJson::from_text(s.clone())?,
+        })
     }
 
     /// Whether two rows are equal, comparing text before fields.
@@ -78,7 +107,7 @@ impl Doc {
             return Ok(true);
         }
         if let (Some(x), Some(y)) = (a.0.text.get(), b.0.text.get()) {
-            if x == y {
+            if x.as_str() == y.as_str() {
                 return Ok(true);
             }
         }

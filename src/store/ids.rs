@@ -4,18 +4,30 @@
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-/// An event id on its way into SQLite.
-pub(crate) struct SqlId<'a>(pub &'a str);
+/// An event id on its way into SQLite: parsed once, bound without a copy.
+pub(crate) enum SqlId<'a> {
+    Uuid([u8; 16]),
+    Text(&'a str),
+}
+
+impl<'a> SqlId<'a> {
+    pub fn new(id: &'a str) -> Self {
+        // Only the canonical lowercase hyphenated form is stored as bytes, so
+        // that reading it back gives the exact string the client was given.
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(id) {
+            Ok(u) if canonical => SqlId::Uuid(u.into_bytes()),
+            _ => SqlId::Text(id),
+        }
+    }
+}
 
 impl ToSql for SqlId<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        // Only the canonical lowercase hyphenated form is stored as bytes, so
-        // that reading it back gives the exact string the client was given.
-        let canonical = self.0.len() == 36 && !self.0.bytes().any(|b| b.is_ascii_uppercase());
-        match uuid::Uuid::try_parse(self.0) {
-            Ok(u) if canonical => Ok(ToSqlOutput::from(u.as_bytes().to_vec())),
-            _ => Ok(ToSqlOutput::from(self.0)),
-        }
+        Ok(match self {
+            SqlId::Uuid(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            SqlId::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        })
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::collections::HashSet;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
 use super::ids::{IdText, SqlId};
+use super::kind::{Kind, KindText};
 use super::rows::RowCache;
 use super::Store;
 use crate::error::Result;
@@ -29,24 +30,27 @@ pub struct PushOutcome {
 impl Store {
     /// The oldest pending events, at most `limit`, as they go on the wire.
     pub fn pending_batch(&self, limit: usize) -> Result<Vec<Event>> {
+        // The rowid range from the watermark: no index, and only the local
+        // events not settled yet (with pulled ones in between) are passed.
+        let from = self.outbox_from()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT event_id, collection, kind, key, payload, changes, timestamp, client_id, schema_version
-             FROM events WHERE origin = 0 AND applied = 0 AND status = 0 ORDER BY seq LIMIT ?1",
+             FROM events WHERE seq >= ?1 AND origin = 0 AND applied = 0 AND status = 0 ORDER BY seq LIMIT ?2",
         )?;
-        let mut rows = stmt.query([limit as i64])?;
+        let mut rows = stmt.query(params![from, limit as i64])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let collection: String = r.get(1)?;
-            let kind: String = r.get(2)?;
+            let collection: i64 = r.get(1)?;
+            let kind = r.get::<_, Kind>(2)?.0;
             let key: String = r.get(3)?;
-            let key = match self.key_value(&collection, &key) {
+            let key = match self.key_value(collection, &key) {
                 Value::Number(n) => Key::Number(n),
                 _ => Key::String(key),
             };
             out.push(Event {
                 event_id: r.get::<_, IdText>(0)?.0,
-                kind: EventType::parse(&kind).unwrap_or(EventType::Update),
-                collection_id: collection,
+                kind: kind.unwrap_or(EventType::Update),
+                collection_id: self.collection_name(collection),
                 key,
                 payload: serde_json::from_str(&r.get::<_, String>(4)?)?,
                 changes: r
@@ -71,40 +75,42 @@ impl Store {
     /// and become `sent` (never pushed again, settled by pull).
     pub fn settle_push(&self, batch: &[Event], response: &PushResponse) -> Result<PushOutcome> {
         let ids: HashSet<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
-        let tx = self.conn.unchecked_transaction()?;
-        let mut outcome = PushOutcome::default();
-        {
-            let mut confirm = tx.prepare_cached(
-                "UPDATE events SET status = 2, global_seq = ?2, reject_code = NULL, reject_reason = NULL
-                 WHERE event_id = ?1 AND origin = 0",
-            )?;
-            for c in response
-                .confirmed
-                .iter()
-                .filter(|c| ids.contains(c.event_id.as_str()))
+        self.write(|tx| {
+            let mut outcome = PushOutcome::default();
             {
-                outcome.confirmed +=
-                    confirm.execute(params![SqlId(&c.event_id), c.global_seq as i64])? as u64;
+                let mut confirm = tx.prepare_cached(
+                    "UPDATE events SET status = 2, global_seq = ?2, reject_code = NULL, reject_reason = NULL
+                     WHERE event_id = ?1 AND origin = 0",
+                )?;
+                for c in response
+                    .confirmed
+                    .iter()
+                    .filter(|c| ids.contains(c.event_id.as_str()))
+                {
+                    outcome.confirmed += confirm
+                        .execute(params![SqlId::new(&c.event_id), c.global_seq as i64])?
+                        as u64;
+                }
             }
-        }
-        let rejected: Vec<&RejectedEvent> = response
-            .rejected
-            .iter()
-            .filter(|r| ids.contains(r.event_id.as_str()))
-            .collect();
-        let (changes, rejections) = self.reject_in(&tx, &rejected)?;
-        outcome.changes = changes;
-        outcome.rejections = rejections;
-        {
-            let mut mark_sent = tx.prepare_cached(
-                "UPDATE events SET status = 1 WHERE event_id = ?1 AND status = 0",
-            )?;
-            for id in &ids {
-                outcome.sent += mark_sent.execute([SqlId(id)])? as u64;
+            let rejected: Vec<&RejectedEvent> = response
+                .rejected
+                .iter()
+                .filter(|r| ids.contains(r.event_id.as_str()))
+                .collect();
+            let (changes, rejections) = self.reject_in(tx, &rejected)?;
+            outcome.changes = changes;
+            outcome.rejections = rejections;
+            {
+                let mut mark_sent = tx.prepare_cached(
+                    "UPDATE events SET status = 1 WHERE event_id = ?1 AND status = 0",
+                )?;
+                for id in &ids {
+                    outcome.sent += mark_sent.execute([SqlId::new(id)])? as u64;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(outcome)
+            self.advance_outbox()?;
+            Ok(outcome)
+        })
     }
 
     /// Marks events rejected and recomputes their rows without them, in one
@@ -113,11 +119,12 @@ impl Store {
         &self,
         rejected: &[RejectedEvent],
     ) -> Result<(Vec<VisibleChange>, Vec<Rejection>)> {
-        let tx = self.conn.unchecked_transaction()?;
-        let refs: Vec<&RejectedEvent> = rejected.iter().collect();
-        let out = self.reject_in(&tx, &refs)?;
-        tx.commit()?;
-        Ok(out)
+        self.write(|tx| {
+            let refs: Vec<&RejectedEvent> = rejected.iter().collect();
+            let out = self.reject_in(tx, &refs)?;
+            self.advance_outbox()?;
+            Ok(out)
+        })
     }
 
     fn reject_in(
@@ -128,6 +135,10 @@ impl Store {
         if rejected.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
+        // Whether it was pending on its key (not rejected before).
+        let mut was = tx.prepare_cached(
+            "SELECT status != 3 FROM events WHERE event_id = ?1 AND origin = 0 AND applied = 0",
+        )?;
         let mut mark = tx.prepare_cached(
             "UPDATE events SET status = 3, reject_code = ?2, reject_reason = ?3, reject_cleared = 0
              WHERE event_id = ?1 AND origin = 0 AND applied = 0
@@ -136,25 +147,32 @@ impl Store {
         let mut cache = RowCache::new(tx)?;
         let mut records = Vec::new();
         for r in rejected {
-            let mut rows = mark.query(params![SqlId(&r.event_id), r.code, r.reason])?;
+            let id = SqlId::new(&r.event_id);
+            let Some(pending) = was.query_row([&id], |r| r.get::<_, bool>(0)).optional()? else {
+                continue;
+            };
+            let mut rows = mark.query(params![id, r.code, r.reason])?;
             let Some(row) = rows.next()? else { continue };
-            let collection: String = row.get(0)?;
+            let collection: i64 = row.get(0)?;
             let key: String = row.get(2)?;
             records.push(Rejection {
                 event_id: r.event_id.clone(),
-                key: self.key_value(&collection, &key),
-                kind: row.get(1)?,
+                key: self.key_value(collection, &key),
+                kind: row.get::<_, KindText>(1)?.0,
                 payload: serde_json::from_str(&row.get::<_, String>(3)?)?,
                 timestamp: row.get(4)?,
                 code: r.code.clone(),
                 reason: r.reason.clone(),
-                collection_id: collection.clone(),
+                collection_id: self.collection_name(collection),
             });
             drop(rows);
-            cache.get(&collection, &key)?;
+            let state = cache.get(collection, &key)?;
+            if pending {
+                state.pending -= 1;
+            }
         }
         cache.rebase_all()?;
-        let changes = cache.flush(|c, k| self.key_value(c, k))?;
+        let changes = cache.flush(self)?;
         Ok((changes, records))
     }
 }

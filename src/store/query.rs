@@ -5,6 +5,7 @@ use rusqlite::{params, params_from_iter, Row as SqlRow};
 use serde_json::Value;
 
 use super::ids::{IdText, SqlId};
+use super::kind::KindText;
 use super::{Store, VisibleRow};
 use crate::error::Result;
 use crate::model::{EventQuery, EventStatus, LogCounts, LoggedEvent, Origin, Rejection, RowJson};
@@ -15,8 +16,11 @@ const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, chan
 impl Store {
     /// The visible rows of a collection, for hydrating it at start.
     pub fn visible_rows(&self, collection: &str) -> Result<Vec<VisibleRow>> {
+        let Some(collection) = self.find_collection(collection) else {
+            return Ok(Vec::new());
+        };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT key, CASE WHEN overlay = 1 THEN visible ELSE confirmed END AS v
+            "SELECT key, CASE WHEN pending > 0 THEN visible ELSE confirmed END AS v
              FROM rows WHERE collection = ?1 AND v IS NOT NULL",
         )?;
         let mut rows = stmt.query([collection])?;
@@ -36,8 +40,11 @@ impl Store {
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(c) = &q.collection {
+            let Some(c) = self.find_collection(c) else {
+                return Ok(Vec::new());
+            };
             sql.push_str(" AND collection = ?");
-            args.push(SqlValue::Text(c.clone()));
+            args.push(SqlValue::Integer(c));
             if let Some(k) = q.key.as_ref().and_then(Key::from_value) {
                 sql.push_str(" AND key = ?");
                 args.push(SqlValue::Text(k.text()));
@@ -65,7 +72,9 @@ impl Store {
     /// The events of one row in the order that made it: server order first,
     /// then this device's not-yet-ordered events in capture order.
     pub fn history(&self, collection: &str, key: &Value) -> Result<Vec<LoggedEvent>> {
-        let Some(key) = Key::from_value(key) else {
+        let (Some(key), Some(collection)) =
+            (Key::from_value(key), self.find_collection(collection))
+        else {
             return Ok(Vec::new());
         };
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -89,13 +98,13 @@ impl Store {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let collection: String = r.get(1)?;
+            let collection: i64 = r.get(1)?;
             let key: String = r.get(3)?;
             out.push(Rejection {
                 event_id: r.get::<_, IdText>(0)?.0,
-                key: self.key_value(&collection, &key),
-                collection_id: collection,
-                kind: r.get(2)?,
+                key: self.key_value(collection, &key),
+                collection_id: self.collection_name(collection),
+                kind: r.get::<_, KindText>(2)?.0,
                 payload: serde_json::from_str(&r.get::<_, String>(4)?)?,
                 timestamp: r.get(5)?,
                 code: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
@@ -111,7 +120,7 @@ impl Store {
         let n = self
             .conn
             .prepare_cached("UPDATE events SET reject_cleared = 1 WHERE event_id = ?1 AND status = 3 AND reject_cleared = 0")?
-            .execute([SqlId(event_id)])?;
+            .execute([SqlId::new(event_id)])?;
         Ok(n > 0)
     }
 
@@ -120,11 +129,11 @@ impl Store {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT (SELECT count(*) FROM events WHERE origin = 0 AND applied = 0 AND status IN (0, 1)),
+                "SELECT (SELECT count(*) FROM events WHERE seq >= ?1 AND origin = 0 AND applied = 0 AND status IN (0, 1)),
                     (SELECT count(*) FROM events WHERE status = 3 AND reject_cleared = 0),
                     (SELECT max(seq) FROM events)",
             )?
-            .query_row([], |r| {
+            .query_row([self.outbox_from()?], |r| {
                 Ok(LogCounts {
                     pending: r.get::<_, i64>(0)? as u64,
                     rejected: r.get::<_, i64>(1)? as u64,
@@ -134,14 +143,14 @@ impl Store {
     }
 
     fn logged_event(&self, r: &SqlRow<'_>) -> Result<LoggedEvent> {
-        let collection: String = r.get(2)?;
+        let collection: i64 = r.get(2)?;
         let key: String = r.get(4)?;
         Ok(LoggedEvent {
             seq: r.get(0)?,
             event_id: r.get::<_, IdText>(1)?.0,
-            key: self.key_value(&collection, &key),
-            collection_id: collection,
-            kind: r.get(3)?,
+            key: self.key_value(collection, &key),
+            collection_id: self.collection_name(collection),
+            kind: r.get::<_, KindText>(3)?.0,
             payload: serde_json::from_str(&r.get::<_, String>(5)?)?,
             changes: r
                 .get::<_, Option<String>>(6)?

@@ -1,11 +1,15 @@
 //! Replay: a pulled page (or a snapshot) becomes confirmed state, rebased
 //! visible state and the visible changes, in one transaction with the cursor.
 
-use rusqlite::{params, OptionalExtension};
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
+use super::batch;
 use super::doc::{apply, Doc};
-use super::ids::SqlId;
+use super::ids::{IdText, SqlId};
+use super::kind::SqlKind;
 use super::rows::RowCache;
 use super::Store;
 use crate::error::Result;
@@ -61,49 +65,118 @@ impl Store {
     /// Each touched key's visible row is then its confirmed row with the key's
     /// still-pending local events folded on top (a rebase).
     pub fn apply_pull(&self, page: PullResponse) -> Result<ReplayOutcome> {
-        let tx = self.conn.unchecked_transaction()?;
-        let mut outcome = ReplayOutcome::default();
-        let mut cache = RowCache::new(&tx)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (event_id, collection, kind, key, payload, changes, timestamp,
-                                               origin, status, applied, global_seq, client_id, schema_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 2, ?8, ?9, ?10, ?11)",
-            )?;
-            let mut existing =
-                tx.prepare_cached("SELECT origin, applied FROM events WHERE event_id = ?1")?;
-            let mut settle = tx.prepare_cached(
-                "UPDATE events SET status = 2, applied = 1, global_seq = ?2, reject_code = NULL, reject_reason = NULL
-                 WHERE event_id = ?1",
-            )?;
+        self.write(|tx| {
+            let mut outcome = ReplayOutcome::default();
+            // 1. What each event is, in memory.
+            let mut last: Option<(String, i64)> = None;
+            let mut prepared = Vec::with_capacity(page.events.len());
             for e in page.events {
                 let parsed = understand(&e);
                 let key_text = match &parsed {
                     Ok((_, key)) => key.text(),
                     Err(_) => e.key.to_string(),
                 };
-                let payload_text = e.payload.as_str();
-                let inserted = insert.execute(params![
-                    SqlId(&e.event_id),
-                    e.collection_id,
-                    e.kind,
-                    key_text,
-                    payload_text,
-                    e.changes.as_ref().map(serde_json::to_string).transpose()?,
-                    e.timestamp,
-                    parsed.is_ok(),
-                    e.global_seq as i64,
-                    e.client_id,
-                    e.schema_version,
-                ])?;
-                if inserted == 0 {
-                    let known: Option<(i64, bool)> = existing
-                        .query_row([SqlId(&e.event_id)], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    match known {
+                let collection = match &last {
+                    Some((name, id)) if *name == e.collection_id => *id,
+                    _ => {
+                        let id = self.collection_id(&e.collection_id)?;
+                        last = Some((e.collection_id.clone(), id));
+                        id
+                    }
+                };
+                let changes = e.changes.as_ref().map(serde_json::to_string).transpose()?;
+                prepared.push((e, parsed, key_text, collection, changes));
+            }
+            // 2. Every event into the log, many rows per statement; an id the
+            //    log has already (this device's own event, or a repeat) is left
+            //    as it is.
+            let last_seq: i64 = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let inserted = batch::execute(
+                tx,
+                "INSERT OR IGNORE INTO events (event_id, collection, kind, key, payload, changes, timestamp,
+                                               origin, status, applied, global_seq, client_id, schema_version) VALUES",
+                "(?, ?, ?, ?, ?, ?, ?, 1, 2, ?, ?, ?, ?)",
+                "",
+                11,
+                &prepared,
+                |stmt, i, (e, parsed, key_text, collection, changes)| {
+                    stmt.raw_bind_parameter(i, SqlId::new(&e.event_id))?;
+                    stmt.raw_bind_parameter(i + 1, collection)?;
+                    stmt.raw_bind_parameter(i + 2, SqlKind(&e.kind))?;
+                    stmt.raw_bind_parameter(i + 3, key_text)?;
+                    stmt.raw_bind_parameter(i + 4, e.payload.as_str())?;
+                    stmt.raw_bind_parameter(i + 5, changes)?;
+                    stmt.raw_bind_parameter(i + 6, e.timestamp)?;
+                    stmt.raw_bind_parameter(i + 7, parsed.is_ok())?;
+                    stmt.raw_bind_parameter(i + 8, e.global_seq as i64)?;
+                    stmt.raw_bind_parameter(i + 9, &e.client_id)?;
+                    stmt.raw_bind_parameter(i + 10, e.schema_version)?;
+                    Ok(())
+                },
+            )?;
+            // The ids that were in the log before this page: (origin, applied,
+            // status, collection, key). Only looked up when some were.
+            let mut known: HashMap<String, (i64, bool, i64, i64, String)> = HashMap::new();
+            if inserted < prepared.len() {
+                let ids: Vec<SqlId<'_>> = prepared
+                    .iter()
+                    .map(|(e, ..)| SqlId::new(&e.event_id))
+                    .collect();
+                batch::query_in(
+                    tx,
+                    "SELECT event_id, origin, applied, status, collection, key FROM events WHERE seq <= ?1 AND event_id IN",
+                    "",
+                    &[&last_seq],
+                    &ids,
+                    |stmt, i, id| Ok(stmt.raw_bind_parameter(i, id)?),
+                    |r| {
+                        let id = r.get::<_, IdText>(0)?.0;
+                        known.insert(id, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?));
+                        Ok(())
+                    },
+                )?;
+            }
+            // 3. The rows of every key the page touches, read ahead.
+            let mut cache = RowCache::new(tx)?;
+            let mut start = 0;
+            while start < prepared.len() {
+                let collection = prepared[start].3;
+                let end = prepared[start..]
+                    .iter()
+                    .position(|p| p.3 != collection)
+                    .map_or(prepared.len(), |n| start + n);
+                let keys: Vec<&str> = prepared[start..end]
+                    .iter()
+                    .filter(|p| p.1.is_ok())
+                    .map(|p| p.2.as_str())
+                    .collect();
+                cache.preload(collection, &keys)?;
+                start = end;
+            }
+            // 4. Page order: settle own events, fold the confirmed rows.
+            let mut settle = tx.prepare_cached(
+                "UPDATE events SET status = 2, applied = 1, global_seq = ?2, reject_code = NULL, reject_reason = NULL
+                 WHERE event_id = ?1",
+            )?;
+            let mut seen: HashSet<&str> = HashSet::with_capacity(prepared.len());
+            for (e, parsed, key_text, collection, _) in &prepared {
+                if !seen.insert(e.event_id.as_str()) {
+                    // A repeat within the page: the first one counted.
+                    continue;
+                }
+                if let Some((origin, applied, status, local_collection, local_key)) =
+                    known.get(&e.event_id)
+                {
+                    match (origin, applied) {
                         // This device's event, back from the server: it settles now.
-                        Some((0, false)) => {
-                            settle.execute(params![SqlId(&e.event_id), e.global_seq as i64])?;
+                        (0, false) => {
+                            settle.execute(params![SqlId::new(&e.event_id), e.global_seq as i64])?;
+                            if *status != 3 {
+                                // It was pending on its key: it is in the confirmed row now.
+                                cache.get(*local_collection, local_key)?.pending -= 1;
+                            }
                             outcome.settled += 1;
                         }
                         // Already applied (a server that repeats itself): skip.
@@ -111,13 +184,13 @@ impl Store {
                     }
                 }
                 outcome.applied += 1;
-                let (kind, _key) = match parsed {
-                    Ok(p) => p,
+                let kind = match parsed {
+                    Ok((kind, _)) => *kind,
                     Err(reason) => {
                         outcome.unrecognized.push(Unrecognized {
                             event_id: e.event_id.clone(),
                             collection_id: e.collection_id.clone(),
-                            reason,
+                            reason: reason.clone(),
                         });
                         continue;
                     }
@@ -131,73 +204,73 @@ impl Store {
                 }
                 // Servers may stringify keys: only a number proves the kind.
                 if e.key.is_number() {
-                    self.learn_key_kind(&e.collection_id, &e.key)?;
+                    self.learn_key_kind(*collection, &e.key)?;
                 }
                 let payload = if e.payload.as_str().trim_start().starts_with('{') {
-                    Doc::from_text(e.payload.into_string())
+                    Doc::from_json(e.payload.clone())
                 } else {
                     Doc::from_row(Row::new())
                 };
-                let state = cache.get(&e.collection_id, &key_text)?;
+                let state = cache.get(*collection, key_text)?;
                 state.confirmed =
                     apply(state.confirmed.take(), kind, &payload, e.changes.as_ref())?;
             }
-        }
-        cache.rebase_all()?;
-        outcome.changes = cache.flush(|c, k| self.key_value(c, k))?;
-        // Same connection, so this is inside the transaction with the rows.
-        self.set_meta("cursor", &page.cursor)?;
-        tx.commit()?;
-        Ok(outcome)
+            drop(settle);
+            cache.rebase_all()?;
+            outcome.changes = cache.flush(self)?;
+            self.advance_outbox()?;
+            // Same connection, so this is inside the transaction with the rows.
+            self.set_meta("cursor", &page.cursor)?;
+            Ok(outcome)
+        })
     }
 
     /// Rebuilds the confirmed state from a snapshot (the server compacted its
     /// log past our cursor), keeps pending local events folded on top, and
     /// stores the snapshot's cursor, in one transaction.
     pub fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<ReplayOutcome> {
-        let tx = self.conn.unchecked_transaction()?;
-        let mut cache = RowCache::new(&tx)?;
-        // Every stored key first, so rows absent from the snapshot are removed.
-        let stored: Vec<(String, String)> = tx
-            .prepare("SELECT collection, key FROM rows")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (collection, key) in &stored {
-            cache.get(collection, key)?.confirmed = None;
-        }
-        let mut unrecognized = Vec::new();
-        for row in &snapshot.rows {
-            let Some(key) = Key::from_value(&row.key) else {
-                unrecognized.push(Unrecognized {
-                    event_id: String::new(),
-                    collection_id: row.collection_id.clone(),
-                    reason: "a snapshot row's key is neither a string nor a number".into(),
-                });
-                continue;
-            };
-            if row.key.is_number() {
-                self.learn_key_kind(&row.collection_id, &row.key)?;
+        self.write(|tx| {
+            let mut cache = RowCache::new(tx)?;
+            // Every stored key first, so rows absent from the snapshot are removed.
+            let stored: Vec<(i64, String)> = tx
+                .prepare("SELECT collection, key FROM rows")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (collection, key) in &stored {
+                cache.get(*collection, key)?.confirmed = None;
             }
-            cache.get(&row.collection_id, &key.text())?.confirmed =
-                Some(Doc::from_row(row.value.clone()));
-        }
-        // Own events the snapshot already contains must not be folded again.
-        if let Ok(upto) = snapshot.cursor.parse::<i64>() {
-            tx.execute(
-                "UPDATE events SET applied = 1 WHERE origin = 0 AND applied = 0 AND status = 2 AND global_seq <= ?1",
-                [upto],
-            )?;
-        }
-        cache.rebase_all()?;
-        let changes = cache.flush(|c, k| self.key_value(c, k))?;
-        // Same connection, so this is inside the transaction with the rows.
-        self.set_meta("cursor", &snapshot.cursor)?;
-        tx.commit()?;
-        Ok(ReplayOutcome {
-            applied: snapshot.rows.len() as u64,
-            settled: 0,
-            changes,
-            unrecognized,
+            let mut unrecognized = Vec::new();
+            for row in &snapshot.rows {
+                let Some(key) = Key::from_value(&row.key) else {
+                    unrecognized.push(Unrecognized {
+                        event_id: String::new(),
+                        collection_id: row.collection_id.clone(),
+                        reason: "a snapshot row's key is neither a string nor a number".into(),
+                    });
+                    continue;
+                };
+                let collection = self.collection_id(&row.collection_id)?;
+                if row.key.is_number() {
+                    self.learn_key_kind(collection, &row.key)?;
+                }
+                cache.get(collection, &key.text())?.confirmed =
+                    Some(Doc::from_row(row.value.clone()));
+            }
+            // Own events the snapshot already contains must not be folded again.
+            if let Ok(upto) = snapshot.cursor.parse::<i64>() {
+                cache.apply_confirmed_upto(upto)?;
+            }
+            cache.rebase_all()?;
+            let changes = cache.flush(self)?;
+            self.advance_outbox()?;
+            // Same connection, so this is inside the transaction with the rows.
+            self.set_meta("cursor", &snapshot.cursor)?;
+            Ok(ReplayOutcome {
+                applied: snapshot.rows.len() as u64,
+                settled: 0,
+                changes,
+                unrecognized,
+            })
         })
     }
 }

@@ -3,11 +3,14 @@
 //! must apply.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
+use super::batch;
 use super::doc::{apply, Doc};
+use super::kind::Kind;
+use super::Store;
 use crate::error::Result;
 use crate::fold::Row;
 use crate::model::{ChangeKind, VisibleChange};
@@ -20,8 +23,11 @@ pub(crate) struct RowState {
     pub confirmed: Option<Doc>,
     /// The row the app sees.
     pub visible: Option<Doc>,
-    /// True while pending local events are folded over `confirmed`.
-    pub overlay: bool,
+    /// How many of the key's local events are pending (not applied, not
+    /// rejected): while there are any, they are folded over `confirmed`.
+    pub pending: i64,
+    /// The newest pending event (the head of the chain of `prev_pending`).
+    pub last_pending: Option<i64>,
     /// The visible row when the transaction first touched the key.
     before: Option<Doc>,
     /// Whether the key has a row in the table.
@@ -31,19 +37,78 @@ pub(crate) struct RowState {
     pub report: Option<Doc>,
 }
 
+impl RowState {
+    fn from_stored((confirmed, visible, pending, last_pending): Stored) -> Self {
+        let confirmed = confirmed.map(Doc::from_text);
+        let visible = if pending > 0 {
+            visible.map(Doc::from_text)
+        } else {
+            confirmed.clone()
+        };
+        RowState {
+            before: visible.clone(),
+            confirmed,
+            visible,
+            pending,
+            last_pending,
+            stored: true,
+            report: None,
+        }
+    }
+}
+
+/// A row as stored: confirmed, visible, pending, last_pending.
+type Stored = (Option<String>, Option<String>, i64, Option<i64>);
+
+/// A pending local event, as the rebase reads it.
+pub(crate) struct PendingEvent {
+    pub seq: i64,
+    kind: Option<EventType>,
+    payload: String,
+    changes: Option<String>,
+    pub status: i64,
+    pub global_seq: Option<i64>,
+}
+
+/// One key in the cache.
+struct Entry {
+    collection: i64,
+    key: String,
+    state: RowState,
+    /// The next entry with the same hash (`usize::MAX`: none).
+    next: usize,
+    /// Whether `get` asked for it (a preloaded key may never be asked for).
+    touched: bool,
+}
+
+/// Hashes a u64 that is a hash already.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
+    }
+}
+
 /// Touched keys, in first-touch order, inside one transaction on `conn`.
 pub(crate) struct RowCache<'c> {
     conn: &'c Connection,
     /// Prepared once per transaction, not fetched from rusqlite's cache per key.
-    select: rusqlite::CachedStatement<'c>,
-    /// `collection \0 key` → position in `states`.
-    index: HashMap<String, usize>,
-    states: Vec<(String, String, RowState)>,
-    probe: String,
-}
-
-fn parse(text: Option<String>) -> Result<Option<Doc>> {
-    Ok(text.map(Doc::from_text))
+    select: CachedStatement<'c>,
+    /// One (keyed, so not collidable on purpose) hash of `(collection, key)`
+    /// per look-up → the first entry with that hash.
+    hasher: RandomState,
+    index: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
+    entries: Vec<Entry>,
+    /// Touched entries in first-touch order.
+    order: Vec<usize>,
 }
 
 impl<'c> RowCache<'c> {
@@ -52,83 +117,189 @@ impl<'c> RowCache<'c> {
         Ok(RowCache {
             conn,
             select: conn.prepare_cached(
-                "SELECT confirmed, visible, overlay FROM rows WHERE collection = ?1 AND key = ?2",
+                "SELECT confirmed, visible, pending, last_pending FROM rows WHERE collection = ?1 AND key = ?2",
             )?,
-            index: HashMap::new(),
-            states: Vec::new(),
-            probe: String::new(),
+            hasher: RandomState::new(),
+            index: HashMap::default(),
+            entries: Vec::new(),
+            order: Vec::new(),
         })
     }
 
-    /// The state of a key, loaded from the table on first touch.
-    pub fn get(&mut self, collection: &str, key: &str) -> Result<&mut RowState> {
-        self.probe.clear();
-        self.probe.push_str(collection);
-        self.probe.push('\0');
-        self.probe.push_str(key);
-        if let Some(&i) = self.index.get(self.probe.as_str()) {
-            return Ok(&mut self.states[i].2);
+    fn find(&self, hash: u64, collection: i64, key: &str) -> Option<usize> {
+        let mut i = *self.index.get(&hash)?;
+        loop {
+            let e = &self.entries[i];
+            if e.collection == collection && e.key == key {
+                return Some(i);
+            }
+            if e.next == usize::MAX {
+                return None;
+            }
+            i = e.next;
         }
-        let loaded = self
+    }
+
+    fn push(
+        &mut self,
+        hash: u64,
+        collection: i64,
+        key: &str,
+        state: RowState,
+        touched: bool,
+    ) -> usize {
+        let i = self.entries.len();
+        let next = self.index.insert(hash, i).unwrap_or(usize::MAX);
+        self.entries.push(Entry {
+            collection,
+            key: key.to_string(),
+            state,
+            next,
+            touched,
+        });
+        if touched {
+            self.order.push(i);
+        }
+        i
+    }
+
+    /// Reads the rows of many keys of one collection ahead, a few statements
+    /// for all of them instead of one per key; [`RowCache::get`] then takes
+    /// them in its own order.
+    pub fn preload(&mut self, collection: i64, keys: &[&str]) -> Result<()> {
+        let mut todo: Vec<&str> = Vec::with_capacity(keys.len());
+        for &k in keys {
+            let h = self.hasher.hash_one((collection, k));
+            if self.find(h, collection, k).is_none() {
+                self.push(h, collection, k, RowState::default(), false);
+                todo.push(k);
+            }
+        }
+        let mut found: Vec<(String, Stored)> = Vec::new();
+        batch::query_in(
+            self.conn,
+            "SELECT key, confirmed, visible, pending, last_pending FROM rows WHERE collection = ?1 AND key IN",
+            "",
+            &[&collection],
+            &todo,
+            |stmt, i, k| Ok(stmt.raw_bind_parameter(i, k)?),
+            |r| {
+                found.push((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+                Ok(())
+            },
+        )?;
+        for (key, stored) in found {
+            let h = self.hasher.hash_one((collection, key.as_str()));
+            if let Some(i) = self.find(h, collection, &key) {
+                self.entries[i].state = RowState::from_stored(stored);
+            }
+        }
+        Ok(())
+    }
+
+    /// The state of a key, loaded from the table on first touch.
+    pub fn get(&mut self, collection: i64, key: &str) -> Result<&mut RowState> {
+        let h = self.hasher.hash_one((collection, key));
+        if let Some(i) = self.find(h, collection, key) {
+            let e = &mut self.entries[i];
+            if !e.touched {
+                e.touched = true;
+                self.order.push(i);
+            }
+            return Ok(&mut self.entries[i].state);
+        }
+        let loaded: Option<Stored> = self
             .select
             .query_row(params![collection, key], |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, bool>(2)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        let state = match loaded {
-            None => RowState::default(),
-            Some((confirmed, visible, overlay)) => {
-                let confirmed = parse(confirmed)?;
-                let visible = if overlay {
-                    parse(visible)?
-                } else {
-                    confirmed.clone()
-                };
-                RowState {
-                    before: visible.clone(),
-                    confirmed,
-                    visible,
-                    overlay,
-                    stored: true,
-                    report: None,
-                }
-            }
-        };
-        self.index.insert(self.probe.clone(), self.states.len());
-        self.states
-            .push((collection.to_string(), key.to_string(), state));
-        Ok(&mut self.states.last_mut().expect("pushed above").2)
+        let state = loaded.map(RowState::from_stored).unwrap_or_default();
+        let i = self.push(h, collection, key, state, true);
+        Ok(&mut self.entries[i].state)
+    }
+
+    /// The touched states (in no particular order).
+    fn touched(entries: &mut [Entry]) -> impl Iterator<Item = &mut RowState> {
+        entries
+            .iter_mut()
+            .filter(|e| e.touched)
+            .map(|e| &mut e.state)
     }
 
     /// Writes every touched key back and returns the visible changes, in
-    /// first-touch order. `key_value` maps a key's text to its typed value.
-    pub fn flush(self, key_value: impl Fn(&str, &str) -> Value) -> Result<Vec<VisibleChange>> {
+    /// first-touch order, with keys typed by their collection's key kind.
+    pub fn flush(self, store: &Store) -> Result<Vec<VisibleChange>> {
         let conn = self.conn;
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO rows (collection, key, confirmed, visible, overlay) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (collection, key) DO UPDATE SET
-               confirmed = excluded.confirmed, visible = excluded.visible, overlay = excluded.overlay",
-        )?;
+        // collection, key, confirmed, visible, pending, last_pending
+        type Write<'a> = (
+            i64,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            i64,
+            Option<i64>,
+        );
+        let mut writes: Vec<Write<'_>> = Vec::with_capacity(self.order.len());
         let mut delete =
             conn.prepare_cached("DELETE FROM rows WHERE collection = ?1 AND key = ?2")?;
-        let mut changes = Vec::new();
-        for (collection, key, state) in self.states {
-            if state.confirmed.is_none() && !state.overlay {
+        for &i in &self.order {
+            let Entry {
+                collection,
+                key,
+                state,
+                ..
+            } = &self.entries[i];
+            if state.confirmed.is_none() && state.pending == 0 {
                 if state.stored {
                     delete.execute(params![collection, key])?;
                 }
             } else {
                 let confirmed = state.confirmed.as_ref().map(Doc::text).transpose()?;
-                let visible = match (&state.visible, state.overlay) {
-                    (Some(v), true) => Some(v.text()?),
+                let visible = match &state.visible {
+                    Some(v) if state.pending > 0 => Some(v.text()?),
                     _ => None,
                 };
-                upsert.execute(params![collection, key, confirmed, visible, state.overlay])?;
+                writes.push((
+                    *collection,
+                    key,
+                    confirmed,
+                    visible,
+                    state.pending,
+                    state.last_pending,
+                ));
             }
+        }
+        batch::execute(
+            conn,
+            "INSERT INTO rows (collection, key, confirmed, visible, pending, last_pending) VALUES",
+            "(?, ?, ?, ?, ?, ?)",
+            "ON CONFLICT (collection, key) DO UPDATE SET
+               confirmed = excluded.confirmed, visible = excluded.visible,
+               pending = excluded.pending, last_pending = excluded.last_pending",
+            6,
+            &writes,
+            |stmt, i, w| {
+                stmt.raw_bind_parameter(i, w.0)?;
+                stmt.raw_bind_parameter(i + 1, w.1)?;
+                stmt.raw_bind_parameter(i + 2, w.2)?;
+                stmt.raw_bind_parameter(i + 3, w.3)?;
+                stmt.raw_bind_parameter(i + 4, w.4)?;
+                stmt.raw_bind_parameter(i + 5, w.5)?;
+                Ok(())
+            },
+        )?;
+        drop(writes);
+        let mut changes = Vec::new();
+        let mut name: Option<(i64, String)> = None;
+        let mut entries: Vec<Option<Entry>> = self.entries.into_iter().map(Some).collect();
+        for i in self.order {
+            let Entry {
+                collection,
+                key,
+                state,
+                ..
+            } = entries[i].take().expect("each entry once");
             let (kind, value) = match (state.before, state.visible, state.report) {
                 (None, Some(after), _) => (ChangeKind::Insert, after),
                 (Some(before), None, _) => (ChangeKind::Delete, before),
@@ -140,64 +311,134 @@ impl<'c> RowCache<'c> {
                 (None, None, Some(last)) => (ChangeKind::Delete, last),
                 _ => continue,
             };
+            let collection_name = match &name {
+                Some((id, n)) if *id == collection => n.clone(),
+                _ => {
+                    let n = store.collection_name(collection);
+                    name = Some((collection, n.clone()));
+                    n
+                }
+            };
             changes.push(VisibleChange {
-                key: key_value(&collection, &key),
-                collection,
+                key: store.key_value(collection, &key),
+                collection: collection_name,
                 kind,
                 value: value.to_json()?,
             });
         }
         Ok(changes)
     }
-}
 
-impl RowCache<'_> {
-    /// Recomputes every touched key's visible row: its confirmed row with the
-    /// key's still-unapplied, unrejected local events folded on top, oldest
-    /// first (the rebase).
-    pub fn rebase_all(&mut self) -> Result<()> {
-        let conn = self.conn;
-        // Usually no local event is pending at all: then visible = confirmed
-        // and the per-key look-ups are skipped.
-        let any_pending: bool = conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE origin = 0 AND applied = 0 AND status != 3)",
-            )?
-            .query_row([], |r| r.get(0))?;
-        if !any_pending {
-            for (_, _, state) in &mut self.states {
-                state.visible = state.confirmed.clone();
-                state.overlay = false;
+    /// The pending events of a key, newest first: a walk down its chain from
+    /// `last_pending` by rowid that stops once it has `pending` of them. Events
+    /// that settled or were rejected since they were linked are skipped, and
+    /// linked past so that the next walk does not meet them again; the state's
+    /// head and count are corrected to what the walk found.
+    fn walk(
+        conn: &Connection,
+        lookup: &mut CachedStatement<'_>,
+        state: &mut RowState,
+    ) -> Result<Vec<PendingEvent>> {
+        let mut out: Vec<PendingEvent> = Vec::new();
+        let mut cur = state.last_pending;
+        let mut skipped = false;
+        while (out.len() as i64) < state.pending {
+            let Some(seq) = cur else { break };
+            let found = lookup
+                .query_row([seq], |r| {
+                    Ok((
+                        PendingEvent {
+                            seq,
+                            kind: r.get::<_, Kind>(0)?.0,
+                            payload: r.get(1)?,
+                            changes: r.get(2)?,
+                            status: r.get(5)?,
+                            global_seq: r.get(6)?,
+                        },
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, bool>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((event, prev, live)) = found else {
+                break;
+            };
+            if live {
+                if skipped {
+                    if let Some(newer) = out.last() {
+                        conn.prepare_cached("UPDATE events SET prev_pending = ?2 WHERE seq = ?1")?
+                            .execute(params![newer.seq, seq])?;
+                    }
+                    skipped = false;
+                }
+                out.push(event);
+            } else {
+                skipped = true;
             }
-            return Ok(());
+            cur = prev;
         }
-        // One statement for all keys, not one trip through rusqlite's cache per
-        // key: returning it there clears its bindings, and SQLite re-prepares a
-        // statement whose plan looked at bound values after every clear.
-        let mut stmt = conn.prepare_cached(
-            "SELECT kind, payload, changes FROM events
-             WHERE collection = ?1 AND key = ?2 AND origin = 0 AND applied = 0 AND status != 3
-             ORDER BY seq",
-        )?;
-        for (collection, key, state) in &mut self.states {
-            let mut rows = stmt.query(params![&*collection, &*key])?;
-            let mut visible = state.confirmed.clone();
-            let mut folded = false;
-            while let Some(r) = rows.next()? {
-                let Some(kind) = EventType::parse(&r.get::<_, String>(0)?) else {
-                    continue;
-                };
-                let payload = Doc::from_text(r.get(1)?);
-                let changes: Option<Row> = r
-                    .get::<_, Option<String>>(2)?
-                    .map(|t| serde_json::from_str(&t))
-                    .transpose()?;
-                visible = apply(visible, kind, &payload, changes.as_ref())?;
-                folded = true;
+        state.pending = out.len() as i64;
+        state.last_pending = out.first().map(|e| e.seq);
+        Ok(out)
+    }
+
+    /// Marks applied the pending events the server's snapshot already holds
+    /// (confirmed at or below `upto`), so they are not folded again.
+    pub fn apply_confirmed_upto(&mut self, upto: i64) -> Result<()> {
+        let conn = self.conn;
+        let mut lookup = chain_lookup(conn)?;
+        let mut mark = conn.prepare_cached("UPDATE events SET applied = 1 WHERE seq = ?1")?;
+        for state in Self::touched(&mut self.entries) {
+            if state.pending <= 0 {
+                continue;
             }
-            state.visible = visible;
-            state.overlay = folded;
+            for e in Self::walk(conn, &mut lookup, state)? {
+                if e.status == 2 && e.global_seq.is_some_and(|g| g <= upto) {
+                    mark.execute([e.seq])?;
+                    state.pending -= 1;
+                }
+            }
         }
         Ok(())
     }
+
+    /// Recomputes every touched key's visible row: its confirmed row with the
+    /// key's pending local events folded on top, oldest first (the rebase).
+    /// A key with none pending (the usual case) costs no query at all.
+    pub fn rebase_all(&mut self) -> Result<()> {
+        let conn = self.conn;
+        let mut lookup = None;
+        for state in Self::touched(&mut self.entries) {
+            if state.pending <= 0 {
+                state.pending = 0;
+                state.last_pending = None;
+                state.visible = state.confirmed.clone();
+                continue;
+            }
+            let lookup = match &mut lookup {
+                Some(l) => l,
+                None => lookup.insert(chain_lookup(conn)?),
+            };
+            let events = Self::walk(conn, lookup, state)?;
+            let mut visible = state.confirmed.clone();
+            for e in events.into_iter().rev() {
+                let Some(kind) = e.kind else { continue };
+                let payload = Doc::from_text(e.payload);
+                let changes: Option<Row> =
+                    e.changes.map(|t| serde_json::from_str(&t)).transpose()?;
+                visible = apply(visible, kind, &payload, changes.as_ref())?;
+            }
+            state.visible = visible;
+        }
+        Ok(())
+    }
+}
+
+/// The statement that reads one event of a chain by its seq.
+fn chain_lookup(conn: &Connection) -> Result<CachedStatement<'_>> {
+    Ok(conn.prepare_cached(
+        "SELECT kind, payload, changes, prev_pending, origin = 0 AND applied = 0 AND status != 3,
+                status, global_seq
+         FROM events WHERE seq = ?1",
+    )?)
 }

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The newest schema this build writes.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 /// Each entry moves the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -62,6 +62,106 @@ const MIGRATIONS: &[&str] = &[
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;
+    "#,
+    // v2: a cheaper write per event. Capture paid for four b-tree inserts in
+    // `events` (the rowid, `event_id` and the two partial indexes, one of them
+    // keyed by two strings) plus the row upsert; v2 pays for two plus the row.
+    // - The outbox reads the rowid range from `meta.outbox_from`, the lowest
+    //   seq that may still be an unsettled local event, instead of an index.
+    // - The rebase of a key finds its pending events through the key's row:
+    //   `rows.pending` counts them and `rows.last_pending` is the newest; each
+    //   pending event links to the key's previous one (`prev_pending`). A walk
+    //   from the newest collects `pending` live events by rowid, so it costs
+    //   what the key has pending, never a scan of the log.
+    // - Collections are small integers (`collections.id`) and the three known
+    //   event types are 0, 1, 2: shorter records and integer comparisons.
+    // The data is carried over as is; the links and counts are derived from
+    // the v1 statuses.
+    r#"
+    CREATE TABLE collections_v2 (
+        id       INTEGER PRIMARY KEY,
+        name     TEXT    NOT NULL UNIQUE,
+        key_kind TEXT    NOT NULL DEFAULT 'unknown'  -- unknown | string | number
+    );
+    INSERT INTO collections_v2 (name, key_kind) SELECT name, key_kind FROM collections ORDER BY name;
+    INSERT OR IGNORE INTO collections_v2 (name)
+        SELECT collection FROM (SELECT collection, min(seq) AS first FROM events GROUP BY collection ORDER BY first);
+    INSERT OR IGNORE INTO collections_v2 (name) SELECT DISTINCT collection FROM rows ORDER BY collection;
+
+    CREATE TABLE events_v2 (
+        seq            INTEGER PRIMARY KEY,       -- local sequence: order of arrival here
+        event_id       BLOB    NOT NULL UNIQUE,   -- idempotency key: 16 UUID bytes (other ids as text)
+        collection     INTEGER NOT NULL,          -- collections.id
+        kind           NOT NULL,                  -- 0 insert, 1 update, 2 delete; a newer type as its text (no affinity: kept as given)
+        key            TEXT    NOT NULL,          -- canonical key text (Key::text)
+        payload        TEXT    NOT NULL,          -- JSON
+        changes        TEXT,                      -- JSON object of changed fields (updates)
+        timestamp      INTEGER NOT NULL,
+        origin         INTEGER NOT NULL,          -- 0 local, 1 remote
+        status         INTEGER NOT NULL,          -- 0 pending, 1 sent, 2 confirmed, 3 rejected
+        applied        INTEGER NOT NULL,          -- 1 once its effect is in the confirmed state
+        global_seq     INTEGER,
+        reject_code    TEXT,
+        reject_reason  TEXT,
+        reject_cleared INTEGER NOT NULL DEFAULT 0,
+        client_id      TEXT,
+        schema_version INTEGER,
+        prev_pending   INTEGER                    -- local events: seq of the key's previous pending event at capture
+    );
+    -- A local event is pending (folded over the confirmed row) while
+    -- origin = 0, applied = 0 and status != 3. Pulled events enter no index
+    -- but event_id; nor do local ones.
+    INSERT INTO events_v2 (seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status,
+                           applied, global_seq, reject_code, reject_reason, reject_cleared, client_id,
+                           schema_version, prev_pending)
+    SELECT e.seq, e.event_id, c.id,
+           CASE e.kind WHEN 'insert' THEN 0 WHEN 'update' THEN 1 WHEN 'delete' THEN 2 ELSE e.kind END,
+           e.key, e.payload, e.changes, e.timestamp, e.origin, e.status, e.applied, e.global_seq,
+           e.reject_code, e.reject_reason, e.reject_cleared, e.client_id, e.schema_version,
+           CASE WHEN e.origin = 0 AND e.applied = 0 AND e.status != 3 THEN
+             lag(e.seq) OVER (PARTITION BY e.collection, e.key, e.origin = 0 AND e.applied = 0 AND e.status != 3
+                              ORDER BY e.seq)
+           END
+    FROM events e JOIN collections_v2 c ON c.name = e.collection
+    ORDER BY e.seq;
+
+    -- One row per key: `confirmed` is the row as the server's order makes it.
+    -- While the key has pending local events (`pending` > 0, the newest is
+    -- `last_pending`), `visible` is that row with them folded on top (NULL:
+    -- deleted locally); otherwise the visible row is `confirmed` and `visible`
+    -- is NULL (stored once, not twice).
+    CREATE TABLE rows_v2 (
+        collection   INTEGER NOT NULL,            -- collections.id
+        key          TEXT    NOT NULL,
+        confirmed    TEXT,
+        visible      TEXT,
+        pending      INTEGER NOT NULL DEFAULT 0,
+        last_pending INTEGER,
+        PRIMARY KEY (collection, key)
+    ) WITHOUT ROWID;
+    INSERT INTO rows_v2 (collection, key, confirmed, visible, pending, last_pending)
+    SELECT c.id, r.key, r.confirmed,
+           CASE WHEN p.n IS NULL THEN NULL WHEN r.overlay = 1 THEN r.visible ELSE r.confirmed END,
+           coalesce(p.n, 0), p.last
+    FROM rows r
+    JOIN collections_v2 c ON c.name = r.collection
+    LEFT JOIN (SELECT collection, key, count(*) AS n, max(seq) AS last FROM events
+               WHERE origin = 0 AND applied = 0 AND status != 3 GROUP BY collection, key) p
+      ON p.collection = r.collection AND p.key = r.key;
+
+    DROP TABLE events;
+    DROP TABLE rows;
+    DROP TABLE collections;
+    ALTER TABLE events_v2 RENAME TO events;
+    ALTER TABLE rows_v2 RENAME TO rows;
+    ALTER TABLE collections_v2 RENAME TO collections;
+
+    -- The outbox's watermark: no local event below it is pending or sent.
+    INSERT INTO meta (name, value)
+    SELECT 'outbox_from', coalesce(
+        (SELECT min(seq) FROM events WHERE origin = 0 AND applied = 0 AND status IN (0, 1)),
+        (SELECT coalesce(max(seq), 0) + 1 FROM events))
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
     "#,
 ];
 
