@@ -20,7 +20,7 @@ pub mod sync;
 
 pub use env::Environment;
 pub use error::{Error, Result};
-pub use store::{CollectionDef, Journal, KeyKind, Store, StoreConfig, VisibleRow};
+pub use store::{CollectionDef, Journal, KeyKind, Store, StoreConfig, VisibleRow, VisibleRowsPage};
 pub use sync::{sync, SyncObserver, SyncOptions, SyncResult};
 
 #[cfg(target_arch = "wasm32")]

@@ -6,7 +6,7 @@ mod common;
 
 use common::muts::{insert, update, update_whole};
 use common::{block_on, memory_store, FakeServer, Fault, RecordingTimer};
-use eventsourced_db::env::SystemEnvironment;
+use eventsourced_db::env::{Environment, SystemEnvironment};
 use eventsourced_db::model::{EventQuery, EventStatus, Rejection, VisibleChange};
 use eventsourced_db::protocol::{Event, EventType, Key, PulledEvent};
 use eventsourced_db::{
@@ -797,4 +797,101 @@ fn a_compacted_server_log_rebuilds_from_the_snapshot_and_keeps_pending_events() 
         self::rows(&writer, "todos")
     });
     assert_eq!(late.counts().unwrap().pending, 0);
+}
+
+#[test]
+fn a_page_that_fails_after_the_next_was_requested_keeps_the_ones_before() {
+    // The engine asks for page k+1 before applying page k: a failure of
+    // page k+1 must leave page k applied (with its cursor) and nothing of
+    // k+1, and the next round goes on from there.
+    let server = FakeServer::new();
+    server.page_limit.set(100);
+    let writer = memory_store();
+    writer
+        .capture(
+            (0..250)
+                .map(|i| insert("todos", json!({"id": i})))
+                .collect(),
+        )
+        .unwrap();
+    run(&writer, &server);
+    let reader = memory_store();
+    let r = run_with_fault_on_second_pull(&reader, &server);
+    assert_eq!(r.pulled, 100);
+    assert_eq!(
+        r.errors.iter().map(|e| e.code()).collect::<Vec<_>>(),
+        ["MALFORMED_RESPONSE"]
+    );
+    assert_eq!(reader.cursor().unwrap(), "100");
+    assert_eq!(reader.visible_rows("todos").unwrap().len(), 100);
+    assert_eq!(reader.last_sync_at().unwrap(), None, "an incomplete round");
+    let r = run(&reader, &server);
+    assert_eq!(r.pulled, 150);
+    assert_eq!(reader.visible_rows("todos").unwrap().len(), 250);
+    assert!(reader.last_sync_at().unwrap().is_some());
+}
+
+/// A round whose second pull request answers a malformed body.
+fn run_with_fault_on_second_pull(store: &Store, server: &FakeServer) -> SyncResult {
+    struct SecondFails<'a> {
+        server: &'a FakeServer,
+        calls: std::cell::Cell<u32>,
+    }
+    impl eventsourced_db::sync::Transport for SecondFails<'_> {
+        async fn push(
+            &self,
+            events: &[Event],
+        ) -> Result<eventsourced_db::protocol::PushResponse, eventsourced_db::sync::TransportError>
+        {
+            self.server.push(events).await
+        }
+        async fn pull(
+            &self,
+            since: &str,
+            limit: usize,
+        ) -> Result<eventsourced_db::protocol::PullResponse, eventsourced_db::sync::TransportError>
+        {
+            self.calls.set(self.calls.get() + 1);
+            if self.calls.get() == 2 {
+                return Err(eventsourced_db::sync::TransportError::Malformed(
+                    "truncated".into(),
+                ));
+            }
+            self.server.pull(since, limit).await
+        }
+    }
+    let t = SecondFails {
+        server,
+        calls: std::cell::Cell::new(0),
+    };
+    block_on(sync(
+        store,
+        &t,
+        &RecordingTimer::default(),
+        &SyncOptions::default(),
+        &mut (),
+    ))
+}
+
+#[test]
+fn last_sync_at_marks_rounds_that_pulled_everything() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    assert_eq!(store.last_sync_at().unwrap(), None);
+    store
+        .capture(vec![insert("todos", json!({"id": "a"}))])
+        .unwrap();
+    let before = SystemEnvironment.now_ms();
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty());
+    let at = store
+        .last_sync_at()
+        .unwrap()
+        .expect("set by a complete round");
+    assert!(at >= before && at <= SystemEnvironment.now_ms());
+    // A round whose pull fails leaves it as it was.
+    server.pull_faults.borrow_mut().push_back(Fault::Malformed);
+    let r = run(&store, &server);
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(store.last_sync_at().unwrap(), Some(at));
 }

@@ -37,6 +37,9 @@ import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
 
+/** Rows per hydration page: about 1.5 MB of JSON for typical rows. */
+const HYDRATION_PAGE_ROWS = 10_000;
+
 /** The HTTP sync protocol's URLs (relative ones resolve against the page). */
 export interface HttpSyncTarget {
   push: string;
@@ -173,9 +176,24 @@ export class CoreClient {
     return this.request({ op: 'capture', mutations });
   }
 
-  /** The visible rows of a collection, for hydration. */
+  /**
+   * The visible rows of a collection, for hydration. Read in pages, so the
+   * worker never holds the whole collection as text; the next page is
+   * asked for before this one is parsed.
+   */
   async visibleRows(collection: string): Promise<VisibleRow[]> {
-    return JSON.parse(await this.request({ op: 'visibleRows', collection })) as VisibleRow[];
+    const read = (after?: string) =>
+      this.request({ op: 'visibleRows', collection, ...(after !== undefined && { after }), limit: HYDRATION_PAGE_ROWS });
+    let rows: VisibleRow[] = [];
+    let page = await read();
+    for (;;) {
+      const next = page.next === null ? null : read(page.next);
+      const parsed = JSON.parse(page.rows) as VisibleRow[];
+      if (rows.length === 0) rows = parsed;
+      else for (const r of parsed) rows.push(r);
+      if (next === null) return rows;
+      page = await next;
+    }
   }
 
   /** Events of the log, oldest first. */

@@ -211,7 +211,8 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       paused: autoOptions.paused === true,
       syncing: false,
       pendingCount: 0,
-      lastSyncAt: null,
+      // The end of the last complete round, as the core keeps it.
+      lastSyncAt: client.info.lastSyncAt ?? null,
       lastError: null,
     });
     this.status = new SyncStatusView(this.statusStore);
@@ -304,17 +305,8 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
       }),
     );
     try {
-      const [rejections, lastConfirmedAt] = await Promise.all([
-        this.client.rejections(),
-        // Best effort: the status only.
-        this.target ? newestConfirmedAt(this.client).catch(() => null) : null,
-        ...this.eager.map((c) => c.preload()),
-      ]);
+      const [rejections] = await Promise.all([this.client.rejections(), ...this.eager.map((c) => c.preload())]);
       this.rejectionList.reset(rejections);
-      const known = this.statusStore.get().lastSyncAt;
-      if (lastConfirmedAt !== null && (known === null || known < lastConfirmedAt)) {
-        this.statusStore.update({ lastSyncAt: lastConfirmedAt });
-      }
       this.refreshCounts();
     } catch (e) {
       await this.dispose().catch(() => undefined);
@@ -497,27 +489,6 @@ function liveTailFor(s: SyncUrlConfig, client: CoreClient, onEvent: () => void):
     headers: async () => (typeof s.headers === 'function' ? await s.headers() : (s.headers ?? {})),
     onEvent,
   });
-}
-
-/**
- * The time of the newest confirmed event in the log (`null`: none), so that
- * `status.lastSyncAt` survives a reload: this device synced at least that
- * recently. Reads the log backwards from its end in small windows (every
- * window holds at most `WINDOW` events, so the query's limit never cuts the
- * newest), giving up after a few: a long tail of unconfirmed events means no
- * recent sync anyway.
- */
-async function newestConfirmedAt(client: CoreClient): Promise<number | null> {
-  const WINDOW = 64;
-  const { total } = await client.counts();
-  for (let end = total, step = 0; end > 0 && step < 8; end -= WINDOW, step++) {
-    const afterSeq = Math.max(0, end - WINDOW);
-    const events = await client.events({ status: 'confirmed', afterSeq, limit: WINDOW });
-    // Later windows were empty: these are the newest confirmed events.
-    // (Another device's clock may run ahead: never a time in the future.)
-    if (events.length > 0) return Math.min(Date.now(), Math.max(...events.map((e) => e.timestamp)));
-  }
-  return null;
 }
 
 function isOnline(): boolean {

@@ -88,8 +88,12 @@ export type NoArgs = Record<never, never>;
 export interface Operations {
   open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean }; result: OpenInfo };
   capture: { args: { mutations: Mutation[] }; result: VisibleChange[] };
-  /** The rows as JSON text (`VisibleRow[]`): one string crosses, parsed once by the client. */
-  visibleRows: { args: { collection: string }; result: string };
+  /**
+   * A page of rows in key order after `after`, as JSON text (`VisibleRow[]`):
+   * one string crosses, parsed once by the client. `next` is the next
+   * page's `after`, `null` at the end.
+   */
+  visibleRows: { args: { collection: string; after?: string; limit: number }; result: { rows: string; next: string | null } };
   events: { args: { query?: EventQuery }; result: LoggedEvent[] };
   history: { args: { collection: string; key: Key }; result: LoggedEvent[] };
   rejections: { args: NoArgs; result: Rejection[] };
@@ -110,6 +114,8 @@ export interface OpenInfo {
   name: string;
   clientId: string;
   cursor: string;
+  /** When a sync round last pulled everything (`Date.now()` then); `null` before the first. */
+  lastSyncAt: number | null;
   storage: 'opfs' | 'memory';
 }
 

@@ -100,7 +100,7 @@ export class CoreHost {
       case 'info':
         return { ...this.openInfo(), cursor: this.need().cursor() };
       case 'visibleRows':
-        return this.need().visibleRowsJson(request.collection);
+        return this.need().visibleRowsPage(request.collection, request.after, request.limit);
       case 'events':
         return this.need().events(request.query);
       case 'history':
@@ -139,6 +139,7 @@ export class CoreHost {
         name: args.name,
         clientId: core.clientId(),
         cursor: core.cursor(),
+        lastSyncAt: core.lastSyncAt() ?? null,
         storage: args.options.storage ?? 'opfs',
       };
       return this.info;

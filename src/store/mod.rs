@@ -13,6 +13,7 @@ mod query;
 mod replay;
 mod rows;
 pub(crate) mod schema;
+mod status;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::model::RowJson;
 
 pub use outbox::PushOutcome;
+pub use query::VisibleRowsPage;
 pub use replay::{ReplayOutcome, Unrecognized};
 
 /// How SQLite journals writes. A write is durable when `capture` returns, so

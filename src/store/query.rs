@@ -6,12 +6,31 @@ use serde_json::Value;
 
 use super::ids::{IdText, SqlId};
 use super::kind::KindText;
-use super::{Store, VisibleRow};
+use super::{KeyKind, Store, VisibleRow};
 use crate::error::Result;
 use crate::model::{EventQuery, EventStatus, LogCounts, LoggedEvent, Origin, Rejection, RowJson};
 use crate::protocol::Key;
 
 const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status, global_seq, reject_code, reject_reason";
+
+/// The visible row of each key of collection `?1`, in key order; `{after}`
+/// is empty or a condition on `key` with parameter `?3`, `?2` the limit
+/// (-1: none). The rows' primary key (collection, key) serves both.
+fn visible_rows_sql(after: &str) -> String {
+    format!(
+        "SELECT key, CASE WHEN pending > 0 THEN visible ELSE confirmed END AS v
+         FROM rows WHERE collection = ?1 {after} AND v IS NOT NULL ORDER BY key LIMIT ?2"
+    )
+}
+
+/// One page of visible rows as JSON text (see [`Store::visible_rows_page_json`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisibleRowsPage {
+    /// A `VisibleRow[]` as JSON text.
+    pub json: String,
+    /// The key text to pass as `after` for the next page; `None` at the end.
+    pub next: Option<String>,
+}
 
 impl Store {
     /// The visible rows of a collection, for hydrating it at start.
@@ -19,11 +38,8 @@ impl Store {
         let Some(collection) = self.find_collection(collection) else {
             return Ok(Vec::new());
         };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, CASE WHEN pending > 0 THEN visible ELSE confirmed END AS v
-             FROM rows WHERE collection = ?1 AND v IS NOT NULL",
-        )?;
-        let mut rows = stmt.query([collection])?;
+        let mut stmt = self.conn.prepare_cached(&visible_rows_sql(""))?;
+        let mut rows = stmt.query(params![collection, -1])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
@@ -33,6 +49,66 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Up to `limit` visible rows of a collection after the key text
+    /// `after` (in key order), written straight from SQLite into one JSON
+    /// `VisibleRow[]` text: no value per row is built, and the stored rows
+    /// are JSON already. Hydration reads a large collection page by page, so
+    /// the text (and the memory it takes) stays small.
+    pub fn visible_rows_page_json(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<VisibleRowsPage> {
+        let mut json = String::from("[");
+        let Some(id) = self.find_collection(collection) else {
+            json.push(']');
+            return Ok(VisibleRowsPage { json, next: None });
+        };
+        let numeric = matches!(
+            self.collections.borrow().by_id.get(&id),
+            Some((_, KeyKind::Number))
+        );
+        let limit = limit.max(1);
+        let mut stmt = match after {
+            None => self.conn.prepare_cached(&visible_rows_sql(""))?,
+            Some(_) => self
+                .conn
+                .prepare_cached(&visible_rows_sql("AND key > ?3"))?,
+        };
+        // One row more than the page: whether a next page exists is known
+        // without asking for an empty one.
+        let fetch = limit as i64 + 1;
+        let mut rows = match after {
+            None => stmt.query(params![id, fetch])?,
+            Some(a) => stmt.query(params![id, fetch, a])?,
+        };
+        let (mut count, mut last_key, mut next) = (0usize, String::new(), None);
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            if count == limit {
+                next = Some(std::mem::take(&mut last_key));
+                break;
+            }
+            let value = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            json.push_str(if count == 0 {
+                "{\"key\":"
+            } else {
+                ",{\"key\":"
+            });
+            write_key(&mut json, key, numeric)?;
+            json.push_str(",\"value\":");
+            json.push_str(value);
+            json.push('}');
+            count += 1;
+            if count == limit {
+                last_key = key.to_string();
+            }
+        }
+        json.push(']');
+        Ok(VisibleRowsPage { json, next })
     }
 
     /// Events of the log, oldest first by local sequence, filtered.
@@ -168,4 +244,15 @@ impl Store {
             reject_reason: r.get(12)?,
         })
     }
+}
+
+/// A key as JSON: numeric keys are stored as canonical number text (a
+/// server's stringified number included: the key kind says how to read it).
+fn write_key(out: &mut String, key: &str, numeric: bool) -> Result<()> {
+    if numeric && serde_json::from_str::<serde_json::Number>(key).is_ok() {
+        out.push_str(key);
+    } else {
+        out.push_str(&serde_json::to_string(key)?);
+    }
+    Ok(())
 }

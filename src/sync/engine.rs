@@ -95,7 +95,11 @@ pub async fn sync<T: Transport, M: Timer>(
     // A server that could not be reached for the push will not answer the
     // pull either; any other push failure still lets the pull settle events.
     if push_failed != Some(true) {
-        if let Err(e) = round.pull_all().await {
+        let pulled = round
+            .pull_all()
+            .await
+            .and_then(|()| store.set_last_sync_at(store.env().now_ms()));
+        if let Err(e) = pulled {
             round.result.errors.push(e);
         }
     }

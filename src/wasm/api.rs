@@ -104,6 +104,13 @@ impl EventSourcedCore {
         Ok(self.store()?.client_id().to_string())
     }
 
+    /// When a sync round last pulled everything the server had (ms since
+    /// the epoch); `undefined` before the first.
+    #[wasm_bindgen(js_name = lastSyncAt)]
+    pub fn last_sync_at(&self) -> JsResult<Option<f64>> {
+        Ok(self.store()?.last_sync_at()?.map(|t| t as f64))
+    }
+
     /// The pull cursor (`"0"` before the first pull).
     pub fn cursor(&self) -> JsResult<String> {
         Ok(self.store()?.cursor()?)
@@ -133,15 +140,30 @@ impl EventSourcedCore {
         Ok(output(&self.store()?.visible_rows(collection)?)?)
     }
 
-    /// The visible rows of a collection as JSON text (a `VisibleRow[]`): the
-    /// stored rows joined without being parsed, so a worker can post one
-    /// string and the page parse it once, instead of building 100k objects
-    /// here and cloning them across.
-    #[wasm_bindgen(js_name = visibleRowsJson)]
-    pub fn visible_rows_json(&self, collection: &str) -> JsResult<String> {
-        let rows = self.store()?.visible_rows(collection)?;
-        serde_json::to_string(&rows)
-            .map_err(|e| Error::Storage(format!("could not encode rows: {e}")).into())
+    /// Up to `limit` visible rows of a collection after the key text
+    /// `after`, in key order, as `{ rows, next }`: `rows` a `VisibleRow[]` as
+    /// JSON text (the stored rows joined without being parsed, so a worker
+    /// posts one string and the page parses it once), `next` the `after` of
+    /// the next page or `null` at the end. Pages keep the text, and this
+    /// worker's memory, small for large collections.
+    #[wasm_bindgen(js_name = visibleRowsPage, unchecked_return_type = "VisibleRowsPage")]
+    pub fn visible_rows_page(
+        &self,
+        collection: &str,
+        after: Option<String>,
+        limit: u32,
+    ) -> JsResult<JsValue> {
+        let page =
+            self.store()?
+                .visible_rows_page_json(collection, after.as_deref(), limit as usize)?;
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &JsValue::from_str(k), &v);
+        set("rows", JsValue::from_str(&page.json))?;
+        set(
+            "next",
+            page.next.map_or(JsValue::NULL, |n| JsValue::from_str(&n)),
+        )?;
+        Ok(out.into())
     }
 
     /// Events of the log, oldest first, filtered by `query`.

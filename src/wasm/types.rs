@@ -171,6 +171,14 @@ export interface SyncOptions {
   maxDelayMs?: number;
 }
 
+/** A page of `EventSourcedCore.visibleRowsPage`. */
+export interface VisibleRowsPage {
+  /** A `VisibleRow[]` as JSON text. */
+  rows: string;
+  /** `after` for the next page; `null` after the last. */
+  next: string | null;
+}
+
 /** Argument of `EventSourcedCore.sync`. */
 export interface SyncRequest {
   transport: HttpSyncConfig | SyncTransport;
