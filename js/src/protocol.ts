@@ -166,6 +166,15 @@ export type ToHost =
   | { type: 'callbackResult'; callId: number; ok: true; value: unknown }
   | { type: 'callbackResult'; callId: number; ok: false; error: WireError };
 
+/**
+ * Client → worker entry, before any request: the wasm compiled on the page
+ * while the worker started (the worker then only instantiates it).
+ */
+export interface WasmModuleMessage {
+  type: 'wasmModule';
+  module: WebAssembly.Module;
+}
+
 /** Host → client. */
 export type FromHost =
   | { type: 'ready'; protocol: number }

@@ -9,22 +9,23 @@
 
 import init, { EventSourcedCore } from './eventsourced_db.js';
 import { CoreHost } from './worker-host.js';
-import { PROTOCOL_VERSION, type FromHost, type ToHost } from './protocol.js';
+import { PROTOCOL_VERSION, type FromHost, type ToHost, type WasmModuleMessage } from './protocol.js';
 
 /** The parts of `DedicatedWorkerGlobalScope` used here (the DOM lib types `self` as a window). */
 interface WorkerScope {
   postMessage(message: FromHost): void;
-  addEventListener(type: 'message', listener: (event: MessageEvent<ToHost>) => void): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<ToHost | WasmModuleMessage>) => void): void;
 }
 
 const scope = self as unknown as WorkerScope;
 
 let loaded: Promise<typeof EventSourcedCore> | null = null;
+/** The default wasm, compiled by the page while this worker started. */
+let precompiled: WebAssembly.Module | undefined;
 
 function load(wasmUrl: string | undefined): Promise<typeof EventSourcedCore> {
-  loaded ??= init({ module_or_path: wasmUrl ?? new URL('./eventsourced_db_bg.wasm', import.meta.url) }).then(
-    () => EventSourcedCore,
-  );
+  const source = wasmUrl ?? precompiled ?? new URL('./eventsourced_db_bg.wasm', import.meta.url);
+  loaded ??= init({ module_or_path: source }).then(() => EventSourcedCore);
   return loaded;
 }
 
@@ -43,5 +44,9 @@ const host = new CoreHost({
   },
 });
 
-scope.addEventListener('message', (event) => host.receive(event.data));
+scope.addEventListener('message', (event) => {
+  const message = event.data;
+  if (message.type === 'wasmModule') precompiled = message.module;
+  else host.receive(message);
+});
 scope.postMessage({ type: 'ready', protocol: PROTOCOL_VERSION });
