@@ -5,12 +5,13 @@ import init, { Floor } from './eventsourced_bench_floor.js';
 
 let wasm = null;
 let db = null;
+let precompiled = null; // the wasm compiled by the page while this worker started
 const need = () => db ?? (() => { throw new Error('open first'); })();
 const put = (rows) => need().putMany(rows.map((r) => r.id), rows.map((r) => JSON.stringify(r)));
 
 const ops = {
   async open({ name }) {
-    wasm ??= await init({ module_or_path: new URL('./eventsourced_bench_floor_bg.wasm', import.meta.url) });
+    wasm ??= await init({ module_or_path: precompiled ?? new URL('./eventsourced_bench_floor_bg.wasm', import.meta.url) });
     self.__benchWasmMemories = [wasm.memory]; // read by the runner (case 6)
     db = await Floor.open(name);
   },
@@ -68,7 +69,11 @@ const ops = {
   },
 };
 
-self.onmessage = async ({ data: { id, op, args } }) => {
+self.onmessage = async ({ data: { id, op, args, module } }) => {
+  if (module) {
+    precompiled = module;
+    return;
+  }
   try {
     self.postMessage({ id, result: await ops[op](args ?? {}) });
   } catch (e) {

@@ -174,7 +174,15 @@ export class CoreClient {
       let next = 0;
       mutations = mutations.map((m) => (m.eventId === undefined ? { ...m, eventId: ids[next++]! } : m));
     }
-    return this.request({ op: 'capture', mutations });
+    let text: string;
+    try {
+      text = JSON.stringify(mutations);
+    } catch (e) {
+      // A BigInt or a cycle: nothing was sent, nothing is stored.
+      return Promise.reject(new EventSourcedError('NOT_SERIALIZABLE', `a mutation cannot be stored as JSON: ${String(e)}`));
+    }
+    const rows = mutations.map((m): [string, Key] => [m.collection, m.key]);
+    return this.request({ op: 'capture', mutations: text, rows });
   }
 
   /**

@@ -133,24 +133,26 @@ export class RowSink {
       this.buffer.push(...changes);
       return;
     }
-    const ops: Array<() => void> = [];
     const { begin, write, commit } = this.params;
+    let began = false;
     for (const change of changes) {
       const key = this.keyOf(change);
+      let op: Parameters<typeof write>[0];
       if (change.type === 'delete') {
         if (!this.present.delete(key)) continue;
-        ops.push(() => write({ type: 'delete', key }));
+        op = { type: 'delete', key };
       } else {
-        const type = this.present.has(key) ? 'update' : 'insert';
+        op = { type: this.present.has(key) ? 'update' : 'insert', value: change.value };
         this.present.add(key);
-        const value = change.value;
-        ops.push(() => write({ type, value }));
       }
+      // A transaction only when something is written.
+      if (!began) {
+        begin();
+        began = true;
+      }
+      write(op);
     }
-    if (ops.length === 0) return;
-    begin();
-    for (const op of ops) op();
-    commit();
+    if (began) commit();
   }
 
   /**
@@ -176,7 +178,7 @@ export class RowSink {
 
   /** The key as `getKey` makes it (a server may have turned a number key into text). */
   private keyOf(change: VisibleChange): string | number {
-    if (change.value && typeof change.value === 'object' && Object.keys(change.value).length > 0) {
+    if (change.value && typeof change.value === 'object' && hasField(change.value)) {
       try {
         return this.getKey(change.value);
       } catch {
@@ -185,6 +187,12 @@ export class RowSink {
     }
     return change.key;
   }
+}
+
+/** Whether a row has a field (without building the array of its keys). */
+function hasField(row: object): boolean {
+  for (const name in row) if (Object.hasOwn(row, name)) return true;
+  return false;
 }
 
 /**

@@ -87,7 +87,11 @@ export type NoArgs = Record<never, never>;
 /** What the client can ask, with the result type of each. */
 export interface Operations {
   open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean }; result: OpenInfo };
-  capture: { args: { mutations: Mutation[] }; result: VisibleChange[] };
+  /**
+   * `mutations` is a `Mutation[]` as JSON text (one string to clone, passed
+   * to the core as is); `rows` names the rows they touch, `[collection, key]`.
+   */
+  capture: { args: { mutations: string; rows: Array<[string, Key]> }; result: VisibleChange[] };
   /**
    * A page of rows in key order after `after`, as JSON text (`VisibleRow[]`):
    * one string crosses, parsed once by the client. `next` is the next

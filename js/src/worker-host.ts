@@ -10,7 +10,7 @@
  * shared transaction is retried alone so it cannot fail the others.
  */
 
-import type { EventSourcedCore, HttpSyncConfig, Mutation, SyncTransport, VisibleChange } from './eventsourced_db.js';
+import type { EventSourcedCore, HttpSyncConfig, Key, SyncTransport, VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
   toWireError,
@@ -40,7 +40,10 @@ export interface HostEnvironment {
 
 interface PendingCapture {
   id: number;
-  mutations: Mutation[];
+  /** A `Mutation[]` as JSON text. */
+  mutations: string;
+  /** The rows the mutations touch, `[collection, key]`. */
+  rows: Array<[string, Key]>;
 }
 
 export class CoreHost {
@@ -73,7 +76,7 @@ export class CoreHost {
 
   private dispatch(id: number, request: Request): void {
     if (request.op === 'capture') {
-      this.captures.push({ id, mutations: request.mutations });
+      this.captures.push({ id, mutations: request.mutations, rows: request.rows });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.env.schedule(() => this.flush());
@@ -187,21 +190,21 @@ export class CoreHost {
     if (batch.length === 1) {
       const only = batch[0]!;
       try {
-        all = core.capture(only.mutations);
+        all = core.captureJson(only.mutations);
         this.respond({ id: only.id, ok: true, value: all });
       } catch (e) {
         this.respond({ id: only.id, ok: false, error: toWireError(e) });
       }
     } else {
       try {
-        all = core.capture(batch.flatMap((c) => c.mutations));
+        all = core.captureJson(joinArrays(batch.map((c) => c.mutations)));
         this.splitResults(batch, all);
       } catch {
         // One bad request must not fail the others: each alone.
         all = [];
         for (const c of batch) {
           try {
-            const changes = core.capture(c.mutations);
+            const changes = core.captureJson(c.mutations);
             all.push(...changes);
             this.respond({ id: c.id, ok: true, value: changes });
           } catch (e) {
@@ -230,8 +233,8 @@ export class CoreHost {
     for (const c of batch) {
       const mine: VisibleChange[] = [];
       const seen = new Set<string>();
-      for (const m of c.mutations) {
-        const k = rowKey(m.collection, m.key);
+      for (const [collection, key] of c.rows) {
+        const k = rowKey(collection, key);
         if (seen.has(k)) continue;
         seen.add(k);
         const list = byRow.get(k);
@@ -341,4 +344,14 @@ function appError(w: WireError): Error {
   if (w.retryAfterMs !== undefined) e.retryAfterMs = w.retryAfterMs;
   if (w.appCode !== undefined) e.code = w.appCode;
   return e;
+}
+
+/** JSON arrays as one JSON array, without parsing them. */
+function joinArrays(texts: string[]): string {
+  const parts: string[] = [];
+  for (const t of texts) {
+    const inner = t.slice(t.indexOf('[') + 1, t.lastIndexOf(']')).trim();
+    if (inner.length > 0) parts.push(inner);
+  }
+  return `[${parts.join(',')}]`;
 }

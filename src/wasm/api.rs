@@ -134,6 +134,20 @@ impl EventSourcedCore {
         Ok(output(&changes)?)
     }
 
+    /// [`capture`](Self::capture) with the mutations as JSON text (a
+    /// `Mutation[]`), as a worker receives them from the page: one string
+    /// crosses into the wasm instead of objects converted here.
+    #[wasm_bindgen(js_name = captureJson, unchecked_return_type = "VisibleChange[]")]
+    pub fn capture_json(&self, mutations: &str) -> JsResult<JsValue> {
+        let mutations: Vec<Mutation> =
+            serde_json::from_str(mutations).map_err(|e| Error::InvalidMutation {
+                collection: String::new(),
+                reason: format!("mutations: {e}"),
+            })?;
+        let changes = self.store()?.capture(mutations)?;
+        Ok(output(&changes)?)
+    }
+
     /// The visible rows of a collection, for hydrating it.
     #[wasm_bindgen(js_name = visibleRows, unchecked_return_type = "VisibleRow[]")]
     pub fn visible_rows(&self, collection: &str) -> JsResult<JsValue> {

@@ -354,7 +354,7 @@ test('the client mints a UUIDv7 per mutation; a resent capture request is applie
   const request = db.client.request.bind(db.client);
   db.client.request = async (r) => {
     if (r.op !== 'capture') return request(r);
-    sent.push(r.mutations);
+    sent.push(JSON.parse(r.mutations)); // on the wire as JSON text
     await request(r);
     return request(r);
   };

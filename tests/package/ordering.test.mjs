@@ -27,7 +27,8 @@ test('a capture response is posted before the notification that follows it', asy
   await new Promise((r) => setTimeout(r, 50));
   posted.length = 0;
   const mutation = { collection: 'todos', type: 'insert', key: 'k', modified: { id: 'k' } };
-  host.receive({ type: 'requests', batch: [{ id: 2, request: { op: 'capture', mutations: [mutation] } }] });
+  const request = { op: 'capture', mutations: JSON.stringify([mutation]), rows: [['todos', 'k']] };
+  host.receive({ type: 'requests', batch: [{ id: 2, request }] });
   tasks.shift()();
   await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(

@@ -27,6 +27,13 @@ test('in-process: capture, read back, event log, typed errors', async () => {
     assert.equal(e.code, 'INVALID_MUTATION');
     return true;
   });
+  // A value JSON cannot hold is refused before anything is sent or stored.
+  await assert.rejects(db.capture([insert('big', { id: 'big', n: 1n })]), (e) => {
+    assert.ok(e instanceof EventSourcedError);
+    assert.equal(e.code, 'NOT_SERIALIZABLE');
+    return true;
+  });
+  assert.deepEqual(await db.counts(), { pending: 1, rejected: 0, total: 1 });
   await db.close();
   await assert.rejects(db.counts(), (e) => e.code === 'CLOSED');
 });

@@ -119,8 +119,20 @@ async fn errors_are_error_objects_with_stable_codes() {
                                         "modified": {"id": 1} }]),
     ));
     assert_eq!(error_code(&bad.unwrap_err()), "INVALID_MUTATION");
+    // The JSON-text form: truncated text or a wrong shape is refused too.
+    let bad = core.capture_json(r#"[{"collection": "todos", "type": "insert", "key": "k""#);
+    assert_eq!(error_code(&bad.unwrap_err()), "INVALID_MUTATION");
+    let bad = core.capture_json(r#"{"collection": "todos"}"#);
+    assert_eq!(error_code(&bad.unwrap_err()), "INVALID_MUTATION");
     // A failed capture wrote nothing.
     assert_eq!(json(core.counts().unwrap())["total"], 0);
+    let ok = core
+        .capture_json(
+            r#"[{"collection": "todos", "type": "insert", "key": "k", "modified": {"id": "k"}}]"#,
+        )
+        .unwrap();
+    assert_eq!(json(ok)[0]["value"], json!({"id": "k"}));
+    assert_eq!(json(core.counts().unwrap())["total"], 1);
     let bad =
         eventsourced_db::wasm::EventSourcedCore::open("x".into(), js(json!({"storage": "floppy"})))
             .await
