@@ -23,6 +23,9 @@ export class Binding implements CollectionHost {
   private readonly names = new Map<unknown, string>();
   /** One capture per transaction, whichever handler asks first. */
   private readonly inflight = new WeakMap<object, Promise<void>>();
+  /** Capture results of this tick, written back together (see `writeBack`). */
+  private written: VisibleChange[] = [];
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly client: CoreClient,
@@ -114,9 +117,34 @@ export class Binding implements CollectionHost {
       this.hooks.captureFailed(error);
       throw error;
     }
-    // Synchronously, before this handler resolves: the confirmed rows must
-    // be in the synced state when TanStack drops the optimistic overlay.
-    this.applyChanges(changes);
+    // Before this handler resolves: the confirmed rows must be in the
+    // synced state when TanStack drops the optimistic overlay.
+    await this.writeBack(changes);
     this.hooks.afterCapture();
+  }
+
+  /**
+   * Writes capture results into the synced state, those of every capture
+   * answered in the same tick in one sync transaction per collection: a
+   * burst of separate inserts costs TanStack one commit, not one each (each
+   * commit walks every transaction still pending). Resolves once written;
+   * no stream notification can come between (it is a later task).
+   */
+  private writeBack(changes: readonly VisibleChange[]): Promise<void> {
+    for (const c of changes) this.written.push(c);
+    this.writing ??= new Promise((resolve, reject) =>
+      queueMicrotask(() => {
+        const all = this.written;
+        this.written = [];
+        this.writing = null;
+        try {
+          this.applyChanges(all);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
+    return this.writing;
   }
 }
