@@ -72,7 +72,8 @@ fn pulled_pages(offset: usize) -> Vec<PullResponse> {
 /// The floor: the same rows written by raw SQLite with the same schema and
 /// prepared statements, no product logic (one event row + one state row each,
 /// as capture writes them: a 16-byte id, collection and type as integers, the
-/// key's pending count and newest pending event on its row).
+/// key's pending count and newest pending event on its row, which names the
+/// event holding the visible row instead of a copy of its text).
 fn floor(dir: &tempfile::TempDir) -> f64 {
     let store = open(dir, "floor.sqlite");
     drop(store); // creates the schema
@@ -116,12 +117,12 @@ fn floor(dir: &tempfile::TempDir) -> f64 {
                 .unwrap();
             let mut st = tx
                 .prepare_cached(
-                    "INSERT INTO rows (collection, key, visible, pending, last_pending) VALUES (1, ?1, ?2, 1, ?3)",
+                    "INSERT INTO rows (collection, key, pending, last_pending, visible_seq) VALUES (1, ?1, 1, ?2, ?2)",
                 )
                 .unwrap();
             for (id, key, payload) in chunk {
                 ev.execute(rusqlite::params![id, key, payload]).unwrap();
-                st.execute(rusqlite::params![key, payload, tx.last_insert_rowid()])
+                st.execute(rusqlite::params![key, tx.last_insert_rowid()])
                     .unwrap();
             }
         }
@@ -159,7 +160,7 @@ fn main() {
                             key: r["id"].clone(),
                             modified: Some(r.clone().into()),
                             original: None,
-                            changes: Some(r),
+                            changes: Some(r.into()),
                             event_id: None,
                         }
                     })
@@ -203,7 +204,7 @@ fn main() {
                     key: r["id"].clone(),
                     modified: Some(r.into()),
                     original: None,
-                    changes: Some(json!({"title": "edited locally"})),
+                    changes: Some(json!({"title": "edited locally"}).into()),
                     event_id: None,
                 }
             })

@@ -44,15 +44,19 @@ pub fn new_event_id(env: &dyn Environment) -> String {
 pub fn new_event_ids(env: &dyn Environment, ms: i64, n: usize) -> Vec<uuid::Uuid> {
     let mut rand = vec![0u8; 10 * n];
     env.fill_random(&mut rand);
-    let mut ids: Vec<uuid::Uuid> = rand
+    // Sorted as integers (a UUID's order is its big-endian bytes' order):
+    // one comparison each instead of a 16-byte loop.
+    let mut ids: Vec<u128> = rand
         .chunks_exact(10)
         .map(|r| {
             let r: &[u8; 10] = r.try_into().expect("chunks of 10");
-            uuid::Builder::from_unix_timestamp_millis(ms.max(0) as u64, r).into_uuid()
+            uuid::Builder::from_unix_timestamp_millis(ms.max(0) as u64, r)
+                .into_uuid()
+                .as_u128()
         })
         .collect();
     ids.sort_unstable();
-    ids
+    ids.into_iter().map(uuid::Uuid::from_u128).collect()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

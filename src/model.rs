@@ -25,9 +25,10 @@ pub struct Mutation {
     /// The row before the change (update, delete).
     #[serde(default)]
     pub original: Option<RowJson>,
-    /// For an update, only the changed fields.
+    /// For an update, only the changed fields, as JSON text: stored as
+    /// given, parsed only when they are merged into a row.
     #[serde(default)]
-    pub changes: Option<Value>,
+    pub changes: Option<RowJson>,
     /// The event id to record this mutation under (a UUID). A caller that may
     /// send the same mutation twice (a tab retrying after a leader change)
     /// supplies it: a capture whose id is already in the log is not applied

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::muts::{delete, insert, update};
+use common::muts::{delete, insert, update, update_whole};
 use common::{block_on, memory_store, FakeServer, RecordingTimer};
 use eventsourced_db::env::SystemEnvironment;
 use eventsourced_db::model::{ChangeKind, EventQuery, EventStatus, Mutation, Origin};
@@ -500,6 +500,26 @@ fn a_v1_database_with_pending_confirmed_and_rejected_events_migrates_intact() {
     }
 
     let store = file_store(&path);
+    // A pending key whose visible row is its newest pending event's payload
+    // names that event instead of keeping a second copy of the text.
+    let stored = || -> Vec<(String, Option<String>, i64, Option<i64>)> {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, visible, pending, visible_seq FROM rows ORDER BY collection, key")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        stored(),
+        vec![
+            ("7".to_string(), None, 0, None),
+            ("a".to_string(), None, 2, Some(5)),
+            ("b".to_string(), None, 0, None),
+        ]
+    );
     assert_eq!(store.client_id(), "client-1");
     assert_eq!(store.cursor().unwrap(), "3");
     let counts = store.counts().unwrap();
@@ -627,4 +647,89 @@ fn a_v1_database_with_pending_confirmed_and_rejected_events_migrates_intact() {
     let log = store.events(&EventQuery::default()).unwrap();
     assert_eq!(log.len(), 7);
     assert_eq!(log[6].seq, 7);
+    // b's row was merged (its text is stored); a whole-row update is
+    // named by its event, and a delete stores no row at all.
+    assert_eq!(
+        stored()[2],
+        (
+            "b".to_string(),
+            Some(r#"{"id":"b","title":"again"}"#.to_string()),
+            1,
+            None
+        )
+    );
+    store
+        .capture(vec![update_whole(
+            "todos",
+            &json!({"id": "b", "title": "again"}),
+            json!({"id": "b", "title": "whole"}),
+        )])
+        .unwrap();
+    assert_eq!(stored()[2], ("b".to_string(), None, 2, Some(8)));
+    assert_eq!(visible("todos")[1].1, json!({"id": "b", "title": "whole"}));
+    store
+        .capture(vec![delete("todos", &json!({"id": "b", "title": "whole"}))])
+        .unwrap();
+    assert_eq!(stored()[2], ("b".to_string(), None, 3, None));
+    assert_eq!(visible("todos").len(), 1);
+}
+
+#[test]
+fn a_visible_row_named_by_its_event_survives_rebase_rejection_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("named.sqlite");
+    let store = file_store(&path);
+    let v1 = json!({"id": "a", "title": "one"});
+    let v2 = json!({"id": "a", "title": "two"});
+    let v3 = json!({"id": "a", "title": "three"});
+    store.capture(vec![insert("todos", v1.clone())]).unwrap();
+    store
+        .capture(vec![update_whole("todos", &v1, v2.clone())])
+        .unwrap();
+    store
+        .capture(vec![update("todos", &v2, v3.clone())])
+        .unwrap();
+    let ids: Vec<String> = store
+        .events(&EventQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    let hydrate = |store: &Store| -> Vec<serde_json::Value> {
+        store
+            .visible_rows("todos")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.value.to_value())
+            .collect()
+    };
+    assert_eq!(
+        hydrate(&store),
+        vec![v3.clone()],
+        "the merged row, stored as text"
+    );
+    let reject = |id: &str| eventsourced_db::protocol::RejectedEvent {
+        event_id: id.to_string(),
+        code: "validation".into(),
+        reason: "no".into(),
+    };
+    // The rebase leaves the whole-row update on top: named by its event.
+    let (changes, _) = store.reject(&[reject(&ids[2])]).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].value.to_value(), v2);
+    assert_eq!(hydrate(&store), vec![v2.clone()]);
+    store.close().unwrap();
+    let store = file_store(&path);
+    assert_eq!(
+        hydrate(&store),
+        vec![v2.clone()],
+        "the link survives a reopen"
+    );
+    // Rejecting that one leaves the insert's payload; then nothing.
+    let (changes, _) = store.reject(&[reject(&ids[1])]).unwrap();
+    assert_eq!(changes[0].value.to_value(), v1);
+    assert_eq!(hydrate(&store), vec![v1.clone()]);
+    let (changes, _) = store.reject(&[reject(&ids[0])]).unwrap();
+    assert_eq!(changes[0].kind, ChangeKind::Delete);
+    assert!(hydrate(&store).is_empty());
 }

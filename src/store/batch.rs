@@ -42,18 +42,22 @@ pub(crate) fn execute<T>(
 ) -> Result<usize> {
     let mut changed = 0;
     let mut rest = items;
-    while !rest.is_empty() {
-        let n = SIZES
-            .into_iter()
-            .find(|&s| s <= rest.len())
-            .expect("1 fits");
-        let (chunk, tail_items) = rest.split_at(n);
-        let mut stmt = conn.prepare_cached(&sql(head, row, n, tail))?;
-        for (i, item) in chunk.iter().enumerate() {
-            bind(&mut stmt, 1 + i * width, item)?;
+    // Largest chunks first; each size's statement is fetched from the cache
+    // once and reused for all its chunks (a fetch hashes and compares the
+    // statement's text, and its return clears every binding).
+    for n in SIZES {
+        if rest.len() < n {
+            continue;
         }
-        changed += stmt.raw_execute()?;
-        rest = tail_items;
+        let mut stmt = conn.prepare_cached(&sql(head, row, n, tail))?;
+        while rest.len() >= n {
+            let (chunk, tail_items) = rest.split_at(n);
+            for (i, item) in chunk.iter().enumerate() {
+                bind(&mut stmt, 1 + i * width, item)?;
+            }
+            changed += stmt.raw_execute()?;
+            rest = tail_items;
+        }
     }
     Ok(changed)
 }
@@ -70,6 +74,9 @@ pub(crate) fn query_in<K>(
     mut bind: impl FnMut(&mut CachedStatement<'_>, usize, &K) -> Result<()>,
     mut row: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
 ) -> Result<()> {
+    // One statement per size, fetched once: every chunk but the last is
+    // full (64), the last is padded up to the next size.
+    let mut held: Option<(usize, CachedStatement<'_>)> = None;
     for chunk in keys.chunks(SIZES[0]) {
         // Pad up to the next size, so that few statement texts exist.
         let n = SIZES
@@ -77,21 +84,25 @@ pub(crate) fn query_in<K>(
             .rev()
             .find(|&s| s >= chunk.len())
             .expect("64 fits a chunk");
-        let mut s = String::with_capacity(head.len() + 2 * n + tail.len() + 4);
-        s.push_str(head);
-        s.push('(');
-        for i in 0..n {
-            s.push_str(if i == 0 { "?" } else { ",?" });
+        if held.as_ref().is_none_or(|(size, _)| *size != n) {
+            let mut s = String::with_capacity(head.len() + 2 * n + tail.len() + 4);
+            s.push_str(head);
+            s.push('(');
+            for i in 0..n {
+                s.push_str(if i == 0 { "?" } else { ",?" });
+            }
+            s.push_str(") ");
+            s.push_str(tail);
+            let mut stmt = conn.prepare_cached(&s)?;
+            for (i, p) in fixed.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, p)?;
+            }
+            held = Some((n, stmt));
         }
-        s.push_str(") ");
-        s.push_str(tail);
-        let mut stmt = conn.prepare_cached(&s)?;
-        for (i, p) in fixed.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, p)?;
-        }
+        let stmt = &mut held.as_mut().expect("set above").1;
         for i in 0..n {
             let key = chunk.get(i).unwrap_or(&chunk[chunk.len() - 1]);
-            bind(&mut stmt, fixed.len() + 1 + i, key)?;
+            bind(stmt, fixed.len() + 1 + i, key)?;
         }
         let mut rows = stmt.raw_query();
         while let Some(r) = rows.next()? {

@@ -24,7 +24,7 @@ struct NewEvent {
     kind: i64,
     key: String,
     payload: Doc,
-    changes: Option<String>,
+    changes: Option<RowJson>,
     prev_pending: Option<i64>,
 }
 
@@ -36,18 +36,8 @@ struct Checked {
     key_text: String,
     payload: RowJson,
     event_id: Option<uuid::Uuid>,
-    changes: Option<Row>,
-}
-
-fn object(collection: &str, what: &str, v: Option<Value>) -> Result<Option<Row>> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
-        Some(other) => Err(Error::invalid(
-            collection,
-            format!("{what} must be an object, got {}", json_type(&other)),
-        )),
-    }
+    /// An update's changed fields (an object), as given.
+    changes: Option<RowJson>,
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -100,7 +90,7 @@ fn check(m: Mutation) -> Result<Checked> {
                 Error::invalid(c, format!("an {} needs the modified row", m.kind.as_str()))
             })?;
             let changes = match m.kind {
-                EventType::Update => object(c, "changes", m.changes)?,
+                EventType::Update => row_json(c, "changes", m.changes)?,
                 _ => None,
             };
             (payload, changes)
@@ -188,6 +178,7 @@ impl Store {
             )?;
             // Every touched row, read ahead in a few statements.
             let mut cache = RowCache::new(tx)?;
+            let mut entries: Vec<usize> = Vec::with_capacity(checked.len());
             let mut start = 0;
             while start < checked.len() {
                 let collection = collections[start];
@@ -199,7 +190,7 @@ impl Store {
                     .iter()
                     .map(|c| c.key_text.as_str())
                     .collect();
-                cache.preload(collection, &keys)?;
+                entries.extend(cache.preload(collection, &keys)?);
                 start = end;
             }
             // Fold in memory with the seqs the inserts will have (the next
@@ -209,8 +200,13 @@ impl Store {
                 .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM events")?
                 .query_row([], |r| r.get(0))?;
             let mut rows: Vec<NewEvent> = Vec::with_capacity(checked.len());
-            for ((c, collection), id) in checked.into_iter().zip(collections).zip(event_ids) {
-                let state = cache.get(collection, &c.key_text)?;
+            for (((c, collection), id), entry) in checked
+                .into_iter()
+                .zip(collections)
+                .zip(event_ids)
+                .zip(entries)
+            {
+                let state = cache.at(entry);
                 let payload = Doc::from_json(c.payload);
                 if c.event_id.is_some() && !retried.insert(id) {
                     // Captured before (a retry): report the row as it stands.
@@ -224,8 +220,19 @@ impl Store {
                 } else {
                     None
                 };
-                state.visible =
-                    apply(state.visible.take(), c.kind, &payload, c.changes.as_ref())?;
+                // The changed fields are parsed only to be merged into a row.
+                let merge: Option<Row> = match (&c.changes, state.visible.is_some()) {
+                    (Some(changes), true) => Some(serde_json::from_str(changes.as_str())?),
+                    _ => None,
+                };
+                state.visible = apply(state.visible.take(), c.kind, &payload, merge.as_ref())?;
+                // The row is this event's payload (no merge): the row table
+                // names the event instead of storing the text again.
+                state.visible_seq = state
+                    .visible
+                    .as_ref()
+                    .is_some_and(|v| Doc::ptr_eq(v, &payload))
+                    .then_some(seq);
                 state.pending += 1;
                 state.last_pending = Some(seq);
                 rows.push(NewEvent {
@@ -234,34 +241,48 @@ impl Store {
                     collection,
                     kind: kind::code(c.kind),
                     key: c.key_text,
-                    changes: c.changes.as_ref().map(serde_json::to_string).transpose()?,
+                    changes: c.changes,
                     payload,
                     prev_pending,
                 });
             }
             let schema_version = self.config.schema_version;
+            // The seqs are left to SQLite (the next rowids, the ones folded
+            // with above, checked below): a rowid given as a value might not
+            // be an integer, and that possibility alone makes SQLite keep a
+            // statement journal (a copy of every page the statement touches)
+            // for a multi-row insert. Nor does any constraint abort only the
+            // statement (`OR FAIL`): an error rolls the transaction back.
             batch::execute(
                 tx,
-                "INSERT INTO events (seq, event_id, collection, kind, key, payload, changes, timestamp,
-                                     origin, status, applied, schema_version, prev_pending) VALUES",
-                "(?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+                "INSERT OR FAIL INTO events (event_id, collection, kind, key, payload, changes, timestamp,
+                                             origin, status, applied, schema_version, prev_pending) VALUES",
+                "(?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
                 "",
-                10,
+                9,
                 &rows,
                 |stmt, i, e| {
-                    stmt.raw_bind_parameter(i, e.seq)?;
-                    stmt.raw_bind_parameter(i + 1, &e.id.as_bytes()[..])?;
-                    stmt.raw_bind_parameter(i + 2, e.collection)?;
-                    stmt.raw_bind_parameter(i + 3, e.kind)?;
-                    stmt.raw_bind_parameter(i + 4, &e.key)?;
-                    stmt.raw_bind_parameter(i + 5, e.payload.text()?)?;
-                    stmt.raw_bind_parameter(i + 6, &e.changes)?;
-                    stmt.raw_bind_parameter(i + 7, now)?;
-                    stmt.raw_bind_parameter(i + 8, schema_version)?;
-                    stmt.raw_bind_parameter(i + 9, e.prev_pending)?;
+                    stmt.raw_bind_parameter(i, &e.id.as_bytes()[..])?;
+                    stmt.raw_bind_parameter(i + 1, e.collection)?;
+                    stmt.raw_bind_parameter(i + 2, e.kind)?;
+                    stmt.raw_bind_parameter(i + 3, &e.key)?;
+                    stmt.raw_bind_parameter(i + 4, e.payload.text()?)?;
+                    stmt.raw_bind_parameter(i + 5, e.changes.as_ref().map(RowJson::as_str))?;
+                    stmt.raw_bind_parameter(i + 6, now)?;
+                    stmt.raw_bind_parameter(i + 7, schema_version)?;
+                    stmt.raw_bind_parameter(i + 8, e.prev_pending)?;
                     Ok(())
                 },
             )?;
+            if let Some(last) = rows.last() {
+                if tx.last_insert_rowid() != last.seq {
+                    return Err(Error::Storage(format!(
+                        "the events were stored under seqs up to {}, folded with seqs up to {}",
+                        tx.last_insert_rowid(),
+                        last.seq
+                    )));
+                }
+            }
             drop(rows);
             cache.flush(self)
         })

@@ -101,6 +101,27 @@ impl Doc {
         })
     }
 
+    /// The row as JSON for the JS side, moving its text out when this is
+    /// the last reference (no copy).
+    pub fn into_json(self) -> Result<RowJson> {
+        match Rc::try_unwrap(self.0) {
+            Ok(inner) => match inner.text.into_inner() {
+                Some(Text::Json(j)) => Ok(j),
+                Some(Text::Stored(s)) => Ok(RowJson::from_text(s)?),
+                None => Ok(RowJson::serialize(
+                    inner.row.get().expect("a Doc has its text or its row"),
+                )?),
+            },
+            Err(shared) => Doc(shared).to_json(),
+        }
+    }
+
+    /// Whether `a` and `b` are the same row object (one event's payload
+    /// passed on, not a row that happens to be equal).
+    pub fn ptr_eq(a: &Doc, b: &Doc) -> bool {
+        Rc::ptr_eq(&a.0, &b.0)
+    }
+
     /// Whether two rows are equal, comparing text before fields.
     pub fn same(a: &Doc, b: &Doc) -> Result<bool> {
         if Rc::ptr_eq(&a.0, &b.0) {

@@ -18,8 +18,9 @@ const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, chan
 /// (-1: none). The rows' primary key (collection, key) serves both.
 fn visible_rows_sql(after: &str) -> String {
     format!(
-        "SELECT key, CASE WHEN pending > 0 THEN visible ELSE confirmed END AS v
-         FROM rows WHERE collection = ?1 {after} AND v IS NOT NULL ORDER BY key LIMIT ?2"
+        "SELECT key, CASE WHEN pending = 0 THEN confirmed ELSE coalesce(visible, payload) END AS v
+         FROM rows LEFT JOIN (SELECT seq AS event_seq, payload FROM events) ON event_seq = visible_seq
+         WHERE collection = ?1 {after} AND v IS NOT NULL ORDER BY key LIMIT ?2"
     )
 }
 

@@ -10,7 +10,7 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 use super::batch;
 use super::doc::{apply, Doc};
 use super::kind::Kind;
-use super::Store;
+use super::{KeyKind, Store};
 use crate::error::Result;
 use crate::fold::Row;
 use crate::model::{ChangeKind, VisibleChange};
@@ -28,6 +28,10 @@ pub(crate) struct RowState {
     pub pending: i64,
     /// The newest pending event (the head of the chain of `prev_pending`).
     pub last_pending: Option<i64>,
+    /// An event whose payload is `visible` itself (the event that wrote
+    /// the row as a whole): the row table then names it instead of storing
+    /// the text a second time.
+    pub visible_seq: Option<i64>,
     /// The visible row when the transaction first touched the key.
     before: Option<Doc>,
     /// Whether the key has a row in the table.
@@ -38,12 +42,12 @@ pub(crate) struct RowState {
 }
 
 impl RowState {
-    fn from_stored((confirmed, visible, pending, last_pending): Stored) -> Self {
+    fn from_stored((confirmed, visible, pending, last_pending, visible_seq): Stored) -> Self {
         let confirmed = confirmed.map(Doc::from_text);
-        let visible = if pending > 0 {
-            visible.map(Doc::from_text)
+        let (visible, visible_seq) = if pending > 0 {
+            (visible.map(Doc::from_text), visible_seq)
         } else {
-            confirmed.clone()
+            (confirmed.clone(), None)
         };
         RowState {
             before: visible.clone(),
@@ -51,14 +55,30 @@ impl RowState {
             visible,
             pending,
             last_pending,
+            visible_seq,
             stored: true,
             report: None,
         }
     }
 }
 
-/// A row as stored: confirmed, visible, pending, last_pending.
-type Stored = (Option<String>, Option<String>, i64, Option<i64>);
+/// A row as stored: confirmed, visible (the text, wherever it is stored),
+/// pending, last_pending, visible_seq.
+type Stored = (
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// The columns of [`Stored`], for `SELECT ... FROM rows`: the visible text
+/// is read through `visible_seq` from the event that holds it.
+const STORED_COLUMNS: &str = "confirmed,
+    CASE WHEN pending = 0 THEN NULL
+         WHEN visible_seq IS NULL THEN visible
+         ELSE (SELECT payload FROM events WHERE seq = rows.visible_seq) END,
+    pending, last_pending, visible_seq";
 
 /// A pending local event, as the rebase reads it.
 pub(crate) struct PendingEvent {
@@ -116,9 +136,9 @@ impl<'c> RowCache<'c> {
     pub fn new(conn: &'c Connection) -> Result<Self> {
         Ok(RowCache {
             conn,
-            select: conn.prepare_cached(
-                "SELECT confirmed, visible, pending, last_pending FROM rows WHERE collection = ?1 AND key = ?2",
-            )?,
+            select: conn.prepare_cached(&format!(
+                "SELECT {STORED_COLUMNS} FROM rows WHERE collection = ?1 AND key = ?2"
+            ))?,
             hasher: RandomState::new(),
             index: HashMap::default(),
             entries: Vec::new(),
@@ -164,27 +184,39 @@ impl<'c> RowCache<'c> {
     }
 
     /// Reads the rows of many keys of one collection ahead, a few statements
-    /// for all of them instead of one per key; [`RowCache::get`] then takes
-    /// them in its own order.
-    pub fn preload(&mut self, collection: i64, keys: &[&str]) -> Result<()> {
+    /// for all of them instead of one per key; [`RowCache::get`] (or
+    /// [`RowCache::at`], with the entry index returned for each key) then
+    /// takes them in its own order.
+    pub fn preload(&mut self, collection: i64, keys: &[&str]) -> Result<Vec<usize>> {
         let mut todo: Vec<&str> = Vec::with_capacity(keys.len());
+        let mut at: Vec<usize> = Vec::with_capacity(keys.len());
+        self.entries.reserve(keys.len());
+        self.order.reserve(keys.len());
+        self.index.reserve(keys.len());
         for &k in keys {
             let h = self.hasher.hash_one((collection, k));
-            if self.find(h, collection, k).is_none() {
-                self.push(h, collection, k, RowState::default(), false);
-                todo.push(k);
-            }
+            let i = match self.find(h, collection, k) {
+                Some(i) => i,
+                None => {
+                    todo.push(k);
+                    self.push(h, collection, k, RowState::default(), false)
+                }
+            };
+            at.push(i);
         }
         let mut found: Vec<(String, Stored)> = Vec::new();
         batch::query_in(
             self.conn,
-            "SELECT key, confirmed, visible, pending, last_pending FROM rows WHERE collection = ?1 AND key IN",
+            &format!("SELECT key, {STORED_COLUMNS} FROM rows WHERE collection = ?1 AND key IN"),
             "",
             &[&collection],
             &todo,
             |stmt, i, k| Ok(stmt.raw_bind_parameter(i, k)?),
             |r| {
-                found.push((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+                found.push((
+                    r.get(0)?,
+                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                ));
                 Ok(())
             },
         )?;
@@ -194,7 +226,18 @@ impl<'c> RowCache<'c> {
                 self.entries[i].state = RowState::from_stored(stored);
             }
         }
-        Ok(())
+        Ok(at)
+    }
+
+    /// The state of entry `i` (an index [`RowCache::preload`] returned):
+    /// [`RowCache::get`] without hashing the key again.
+    pub fn at(&mut self, i: usize) -> &mut RowState {
+        let e = &mut self.entries[i];
+        if !e.touched {
+            e.touched = true;
+            self.order.push(i);
+        }
+        &mut e.state
     }
 
     /// The state of a key, loaded from the table on first touch.
@@ -211,7 +254,7 @@ impl<'c> RowCache<'c> {
         let loaded: Option<Stored> = self
             .select
             .query_row(params![collection, key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?;
         let state = loaded.map(RowState::from_stored).unwrap_or_default();
@@ -231,7 +274,7 @@ impl<'c> RowCache<'c> {
     /// first-touch order, with keys typed by their collection's key kind.
     pub fn flush(self, store: &Store) -> Result<Vec<VisibleChange>> {
         let conn = self.conn;
-        // collection, key, confirmed, visible, pending, last_pending
+        // collection, key, confirmed, visible, pending, last_pending, visible_seq
         type Write<'a> = (
             i64,
             &'a str,
@@ -239,10 +282,15 @@ impl<'c> RowCache<'c> {
             Option<&'a str>,
             i64,
             Option<i64>,
+            Option<i64>,
         );
-        let mut writes: Vec<Write<'_>> = Vec::with_capacity(self.order.len());
-        let mut delete =
-            conn.prepare_cached("DELETE FROM rows WHERE collection = ?1 AND key = ?2")?;
+        // Keys new to the table are plain inserts; stored ones are upserts.
+        // (A plain multi-row `INSERT OR FAIL` needs no statement journal:
+        // the whole transaction rolls back on any error anyway. An upsert's
+        // update does, and pays a copy of every page it touches for it.)
+        let mut inserts: Vec<Write<'_>> = Vec::with_capacity(self.order.len());
+        let mut updates: Vec<Write<'_>> = Vec::new();
+        let mut delete = None;
         for &i in &self.order {
             let Entry {
                 collection,
@@ -252,55 +300,94 @@ impl<'c> RowCache<'c> {
             } = &self.entries[i];
             if state.confirmed.is_none() && state.pending == 0 {
                 if state.stored {
-                    delete.execute(params![collection, key])?;
+                    if delete.is_none() {
+                        delete = Some(conn.prepare_cached(
+                            "DELETE FROM rows WHERE collection = ?1 AND key = ?2",
+                        )?);
+                    }
+                    delete
+                        .as_mut()
+                        .expect("prepared above")
+                        .execute(params![collection, key])?;
                 }
+                continue;
+            }
+            let confirmed = state.confirmed.as_ref().map(Doc::text).transpose()?;
+            let (visible, visible_seq) = match &state.visible {
+                Some(_) if state.pending > 0 && state.visible_seq.is_some() => {
+                    (None, state.visible_seq)
+                }
+                Some(v) if state.pending > 0 => (Some(v.text()?), None),
+                _ => (None, None),
+            };
+            let w = (
+                *collection,
+                key.as_str(),
+                confirmed,
+                visible,
+                state.pending,
+                state.last_pending,
+                visible_seq,
+            );
+            if state.stored {
+                updates.push(w);
             } else {
-                let confirmed = state.confirmed.as_ref().map(Doc::text).transpose()?;
-                let visible = match &state.visible {
-                    Some(v) if state.pending > 0 => Some(v.text()?),
-                    _ => None,
-                };
-                writes.push((
-                    *collection,
-                    key,
-                    confirmed,
-                    visible,
-                    state.pending,
-                    state.last_pending,
-                ));
+                inserts.push(w);
             }
         }
+        drop(delete);
+        let bind = |stmt: &mut CachedStatement<'_>, i: usize, w: &Write<'_>| -> Result<()> {
+            stmt.raw_bind_parameter(i, w.0)?;
+            stmt.raw_bind_parameter(i + 1, w.1)?;
+            stmt.raw_bind_parameter(i + 2, w.2)?;
+            stmt.raw_bind_parameter(i + 3, w.3)?;
+            stmt.raw_bind_parameter(i + 4, w.4)?;
+            stmt.raw_bind_parameter(i + 5, w.5)?;
+            stmt.raw_bind_parameter(i + 6, w.6)?;
+            Ok(())
+        };
+        const HEAD: &str = "INTO rows (collection, key, confirmed, visible, pending, last_pending, visible_seq) VALUES";
         batch::execute(
             conn,
-            "INSERT INTO rows (collection, key, confirmed, visible, pending, last_pending) VALUES",
-            "(?, ?, ?, ?, ?, ?)",
+            &format!("INSERT OR FAIL {HEAD}"),
+            "(?, ?, ?, ?, ?, ?, ?)",
+            "",
+            7,
+            &inserts,
+            bind,
+        )?;
+        batch::execute(
+            conn,
+            &format!("INSERT {HEAD}"),
+            "(?, ?, ?, ?, ?, ?, ?)",
             "ON CONFLICT (collection, key) DO UPDATE SET
                confirmed = excluded.confirmed, visible = excluded.visible,
-               pending = excluded.pending, last_pending = excluded.last_pending",
-            6,
-            &writes,
-            |stmt, i, w| {
-                stmt.raw_bind_parameter(i, w.0)?;
-                stmt.raw_bind_parameter(i + 1, w.1)?;
-                stmt.raw_bind_parameter(i + 2, w.2)?;
-                stmt.raw_bind_parameter(i + 3, w.3)?;
-                stmt.raw_bind_parameter(i + 4, w.4)?;
-                stmt.raw_bind_parameter(i + 5, w.5)?;
-                Ok(())
-            },
+               pending = excluded.pending, last_pending = excluded.last_pending,
+               visible_seq = excluded.visible_seq",
+            7,
+            &updates,
+            bind,
         )?;
-        drop(writes);
+        drop(inserts);
+        drop(updates);
         let mut changes = Vec::new();
         let mut name: Option<(i64, String)> = None;
-        let mut entries: Vec<Option<Entry>> = self.entries.into_iter().map(Some).collect();
+        let mut entries = self.entries;
         for i in self.order {
-            let Entry {
-                collection,
-                key,
-                state,
+            let e = &mut entries[i];
+            let collection = e.collection;
+            let key = std::mem::take(&mut e.key);
+            let RowState {
+                confirmed,
+                visible,
+                before,
+                report,
                 ..
-            } = entries[i].take().expect("each entry once");
-            let (kind, value) = match (state.before, state.visible, state.report) {
+            } = std::mem::take(&mut e.state);
+            // The visible row's text is moved out, not copied, unless
+            // something else still holds it.
+            drop(confirmed);
+            let (kind, value) = match (before, visible, report) {
                 (None, Some(after), _) => (ChangeKind::Insert, after),
                 (Some(before), None, _) => (ChangeKind::Delete, before),
                 (Some(before), Some(after), report)
@@ -320,10 +407,10 @@ impl<'c> RowCache<'c> {
                 }
             };
             changes.push(VisibleChange {
-                key: store.key_value(collection, &key),
+                key: key_value(store, collection, key),
                 collection: collection_name,
                 kind,
-                value: value.to_json()?,
+                value: value.into_json()?,
             });
         }
         Ok(changes)
@@ -413,6 +500,7 @@ impl<'c> RowCache<'c> {
                 state.pending = 0;
                 state.last_pending = None;
                 state.visible = state.confirmed.clone();
+                state.visible_seq = None;
                 continue;
             }
             let lookup = match &mut lookup {
@@ -421,16 +509,33 @@ impl<'c> RowCache<'c> {
             };
             let events = Self::walk(conn, lookup, state)?;
             let mut visible = state.confirmed.clone();
+            let mut visible_seq = None;
             for e in events.into_iter().rev() {
                 let Some(kind) = e.kind else { continue };
                 let payload = Doc::from_text(e.payload);
                 let changes: Option<Row> =
                     e.changes.map(|t| serde_json::from_str(&t)).transpose()?;
                 visible = apply(visible, kind, &payload, changes.as_ref())?;
+                visible_seq = visible
+                    .as_ref()
+                    .is_some_and(|v| Doc::ptr_eq(v, &payload))
+                    .then_some(e.seq);
             }
             state.visible = visible;
+            state.visible_seq = visible_seq;
         }
         Ok(())
+    }
+}
+
+/// [`Store::key_value`], taking the key text over instead of copying it.
+fn key_value(store: &Store, collection: i64, key: String) -> serde_json::Value {
+    match store.collections.borrow().by_id.get(&collection) {
+        Some((_, KeyKind::Number)) => match serde_json::from_str::<serde_json::Number>(&key) {
+            Ok(n) => serde_json::Value::Number(n),
+            Err(_) => serde_json::Value::String(key),
+        },
+        _ => serde_json::Value::String(key),
     }
 }
 

@@ -75,8 +75,11 @@ const MIGRATIONS: &[&str] = &[
     //   what the key has pending, never a scan of the log.
     // - Collections are small integers (`collections.id`) and the three known
     //   event types are 0, 1, 2: shorter records and integer comparisons.
-    // The data is carried over as is; the links and counts are derived from
-    // the v1 statuses.
+    // - A pending key's visible row that is the payload of its newest pending
+    //   event (an insert, a whole-row update) is not stored a second time:
+    //   `rows.visible_seq` names the event that holds it.
+    // The data is carried over as is; the links, counts and `visible_seq`
+    // are derived from the v1 statuses and texts.
     r#"
     CREATE TABLE collections_v2 (
         id       INTEGER PRIMARY KEY,
@@ -127,9 +130,13 @@ const MIGRATIONS: &[&str] = &[
 
     -- One row per key: `confirmed` is the row as the server's order makes it.
     -- While the key has pending local events (`pending` > 0, the newest is
-    -- `last_pending`), `visible` is that row with them folded on top (NULL:
-    -- deleted locally); otherwise the visible row is `confirmed` and `visible`
-    -- is NULL (stored once, not twice).
+    -- `last_pending`), the visible row is that row with them folded on top:
+    -- the payload of event `visible_seq` when set (the row an insert or a
+    -- whole-row update wrote, the usual case: its text is stored once, in
+    -- the log), else `visible` (a merged row; NULL: deleted locally).
+    -- Otherwise the visible row is `confirmed` and `visible` and
+    -- `visible_seq` are NULL (stored once, not twice). Events are never
+    -- deleted nor their payloads changed, so the link stays good.
     CREATE TABLE rows_v2 (
         collection   INTEGER NOT NULL,            -- collections.id
         key          TEXT    NOT NULL,
@@ -137,17 +144,27 @@ const MIGRATIONS: &[&str] = &[
         visible      TEXT,
         pending      INTEGER NOT NULL DEFAULT 0,
         last_pending INTEGER,
+        visible_seq  INTEGER,                     -- events.seq whose payload is the visible row
         PRIMARY KEY (collection, key)
     ) WITHOUT ROWID;
-    INSERT INTO rows_v2 (collection, key, confirmed, visible, pending, last_pending)
-    SELECT c.id, r.key, r.confirmed,
-           CASE WHEN p.n IS NULL THEN NULL WHEN r.overlay = 1 THEN r.visible ELSE r.confirmed END,
-           coalesce(p.n, 0), p.last
-    FROM rows r
-    JOIN collections_v2 c ON c.name = r.collection
-    LEFT JOIN (SELECT collection, key, count(*) AS n, max(seq) AS last FROM events
-               WHERE origin = 0 AND applied = 0 AND status != 3 GROUP BY collection, key) p
-      ON p.collection = r.collection AND p.key = r.key;
+    INSERT INTO rows_v2 (collection, key, confirmed, visible, pending, last_pending, visible_seq)
+    SELECT collection, key, confirmed, CASE WHEN visible_seq IS NULL THEN visible END,
+           pending, last_pending, visible_seq
+    FROM (
+      SELECT x.*, (SELECT e.seq FROM events e WHERE e.seq = x.last_pending AND e.payload = x.visible)
+                  AS visible_seq
+      FROM (
+        SELECT c.id AS collection, r.key AS key, r.confirmed AS confirmed,
+               CASE WHEN p.n IS NULL THEN NULL WHEN r.overlay = 1 THEN r.visible ELSE r.confirmed END
+                 AS visible,
+               coalesce(p.n, 0) AS pending, p.last AS last_pending
+        FROM rows r
+        JOIN collections_v2 c ON c.name = r.collection
+        LEFT JOIN (SELECT collection, key, count(*) AS n, max(seq) AS last FROM events
+                   WHERE origin = 0 AND applied = 0 AND status != 3 GROUP BY collection, key) p
+          ON p.collection = r.collection AND p.key = r.key
+      ) x
+    );
 
     DROP TABLE events;
     DROP TABLE rows;

@@ -11,7 +11,7 @@ pub fn insert(collection: &str, row: Value) -> Mutation {
         key: row["id"].clone(),
         modified: Some(row.clone().into()),
         original: None,
-        changes: Some(row),
+        changes: Some(row.into()),
         event_id: None,
     }
 }
@@ -30,7 +30,7 @@ pub fn update(collection: &str, before: &Value, after: Value) -> Mutation {
         key: after["id"].clone(),
         modified: Some(after.into()),
         original: Some(before.clone().into()),
-        changes: Some(Value::Object(changes)),
+        changes: Some(Value::Object(changes).into()),
         event_id: None,
     }
 }
