@@ -108,6 +108,9 @@ pub struct StoreConfig {
     pub schema_version: u32,
     /// Journal mode.
     pub journal: Journal,
+    /// SQLite's page cache, in KiB; `None`: 16 MiB. A browser worker keeps
+    /// its wasm memory at its high-water mark for good, so it sets less.
+    pub cache_kib: Option<u32>,
 }
 
 /// One row of the visible state, for hydrating a collection.
@@ -201,9 +204,10 @@ impl Store {
                 r.get::<_, String>(0)
             })?;
         }
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
-        )?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
+            config.cache_kib.unwrap_or(16_384)
+        ))?;
         // Room for every hot statement, the multi-row ones in their few
         // sizes included (`batch`), so none is prepared twice.
         conn.set_prepared_statement_cache_capacity(64);

@@ -74,6 +74,9 @@ impl EventSourcedCore {
             collections: options.collections,
             schema_version: options.schema_version,
             journal: Journal::Memory,
+            // 4 MiB: a hydration of 100k rows would otherwise fill 16 MiB of
+            // cache the worker never gives back. Writes touch few pages.
+            cache_kib: Some(4096),
         };
         let (store, pool) = match options.storage {
             Storage::Memory => (Store::open_in_memory(config, env)?, None),
