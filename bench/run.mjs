@@ -96,7 +96,7 @@ async function launch() {
 async function withPage(context, web, system, fn) {
   const page = await context.newPage();
   page.on('pageerror', (e) => log(`[${system} page error] ${e.message}`));
-  page.on('console', (m) => m.type() === 'error' && log(`[${system} console] ${m.text()}`));
+  page.on('console', (m) => (m.type() === 'error' || process.env.BENCH_DEBUG) && log(`[${system} console] ${m.text()}`));
   try {
     await page.goto(`${web.url}/${system}.html`);
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });

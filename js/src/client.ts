@@ -38,6 +38,9 @@ import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
 
+/** Captures of at least this many mutations cross to the worker as JSON text. */
+const TEXT_CAPTURE_MIN = 64;
+
 /** Rows per hydration page: about 1.5 MB of JSON for typical rows. */
 const HYDRATION_PAGE_ROWS = 10_000;
 
@@ -174,6 +177,7 @@ export class CoreClient {
       let next = 0;
       mutations = mutations.map((m) => (m.eventId === undefined ? { ...m, eventId: ids[next++]! } : m));
     }
+    if (mutations.length < TEXT_CAPTURE_MIN) return this.request({ op: 'capture', mutations });
     let text: string;
     try {
       text = JSON.stringify(mutations);

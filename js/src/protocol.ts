@@ -88,10 +88,15 @@ export type NoArgs = Record<never, never>;
 export interface Operations {
   open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean }; result: OpenInfo };
   /**
-   * `mutations` is a `Mutation[]` as JSON text (one string to clone, passed
-   * to the core as is); `rows` names the rows they touch, `[collection, key]`.
+   * A large capture's `mutations` come as JSON text (one string to clone,
+   * passed to the core as is) with `rows`, the rows they touch
+   * (`[collection, key]`); a small one's as objects, which clone cheaper
+   * than thousands of small `JSON.stringify` calls cost.
    */
-  capture: { args: { mutations: string; rows: Array<[string, Key]> }; result: VisibleChange[] };
+  capture: {
+    args: { mutations: Mutation[]; rows?: undefined } | { mutations: string; rows: Array<[string, Key]> };
+    result: VisibleChange[];
+  };
   /**
    * A page of rows in key order after `after`, as JSON text (`VisibleRow[]`):
    * one string crosses, parsed once by the client. `next` is the next

@@ -10,7 +10,7 @@
  * shared transaction is retried alone so it cannot fail the others.
  */
 
-import type { EventSourcedCore, HttpSyncConfig, Key, SyncTransport, VisibleChange } from './eventsourced_db.js';
+import type { EventSourcedCore, HttpSyncConfig, Key, Mutation, SyncTransport, VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
   toWireError,
@@ -40,8 +40,8 @@ export interface HostEnvironment {
 
 interface PendingCapture {
   id: number;
-  /** A `Mutation[]` as JSON text. */
-  mutations: string;
+  /** The mutations, or a `Mutation[]` as JSON text. */
+  mutations: Mutation[] | string;
   /** The rows the mutations touch, `[collection, key]`. */
   rows: Array<[string, Key]>;
 }
@@ -76,7 +76,8 @@ export class CoreHost {
 
   private dispatch(id: number, request: Request): void {
     if (request.op === 'capture') {
-      this.captures.push({ id, mutations: request.mutations, rows: request.rows });
+      const rows = request.rows ?? (request.mutations as Mutation[]).map((m): [string, Key] => [m.collection, m.key]);
+      this.captures.push({ id, mutations: request.mutations, rows });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.env.schedule(() => this.flush());
@@ -190,21 +191,21 @@ export class CoreHost {
     if (batch.length === 1) {
       const only = batch[0]!;
       try {
-        all = core.captureJson(only.mutations);
+        all = captureAny(core, only.mutations);
         this.respond({ id: only.id, ok: true, value: all });
       } catch (e) {
         this.respond({ id: only.id, ok: false, error: toWireError(e) });
       }
     } else {
       try {
-        all = core.captureJson(joinArrays(batch.map((c) => c.mutations)));
+        all = core.captureJson(batchText(batch));
         this.splitResults(batch, all);
       } catch {
         // One bad request must not fail the others: each alone.
         all = [];
         for (const c of batch) {
           try {
-            const changes = core.captureJson(c.mutations);
+            const changes = captureAny(core, c.mutations);
             all.push(...changes);
             this.respond({ id: c.id, ok: true, value: changes });
           } catch (e) {
@@ -344,6 +345,27 @@ function appError(w: WireError): Error {
   if (w.retryAfterMs !== undefined) e.retryAfterMs = w.retryAfterMs;
   if (w.appCode !== undefined) e.code = w.appCode;
   return e;
+}
+
+function captureAny(core: EventSourcedCore, mutations: Mutation[] | string): VisibleChange[] {
+  return typeof mutations === 'string' ? core.captureJson(mutations) : core.capture(mutations);
+}
+
+/** The mutations of coalesced captures as one JSON array: one `stringify` for the objects, texts joined as they are. */
+function batchText(batch: PendingCapture[]): string {
+  const texts: string[] = [];
+  let objects: Mutation[] = [];
+  for (const c of batch) {
+    if (typeof c.mutations !== 'string') {
+      for (const m of c.mutations) objects.push(m);
+      continue;
+    }
+    if (objects.length > 0) texts.push(JSON.stringify(objects));
+    objects = [];
+    texts.push(c.mutations);
+  }
+  if (objects.length > 0) texts.push(JSON.stringify(objects));
+  return texts.length === 1 ? texts[0]! : joinArrays(texts);
 }
 
 /** JSON arrays as one JSON array, without parsing them. */

@@ -354,7 +354,8 @@ test('the client mints a UUIDv7 per mutation; a resent capture request is applie
   const request = db.client.request.bind(db.client);
   db.client.request = async (r) => {
     if (r.op !== 'capture') return request(r);
-    sent.push(JSON.parse(r.mutations)); // on the wire as JSON text
+    // Objects, or JSON text for a large capture.
+    sent.push(typeof r.mutations === 'string' ? JSON.parse(r.mutations) : r.mutations);
     await request(r);
     return request(r);
   };
