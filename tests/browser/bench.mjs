@@ -6,7 +6,10 @@
 // Run: make bench-binding  (or: node tests/browser/bench.mjs)
 import { randomUUID } from 'node:crypto';
 import { bundle } from './build.mjs';
-import { launch, openPage } from './chromium.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchPersistent, openPage } from './chromium.mjs';
 import { startStaticServer } from './static-server.mjs';
 import { startSyncServer } from '../package/sync-server.mjs';
 
@@ -17,7 +20,14 @@ const fmt = (ms) => `${ms.toFixed(0)} ms`;
 await bundle({ production: true });
 const web = await startStaticServer();
 const server = await startSyncServer({ args: ['--sqlite-sync', 'normal'] });
-const browser = await launch();
+// Persistent profiles, as users have: a default (incognito) context keeps
+// OPFS in memory behind a cross-process call per read and write.
+const profiles = [];
+const newContext = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'esdb-bench-binding-'));
+  profiles.push(dir);
+  return launchPersistent(dir);
+};
 const results = [];
 const breakdowns = [];
 try {
@@ -26,7 +36,7 @@ try {
     [10_000, 150],
     [100_000, 800],
   ]) {
-    const context = await browser.newContext();
+    const context = await newContext();
     const page = await openPage(context, web.url, path);
     await page.evaluate(async (n) => {
       await harness.open(`cold-${n}`, { autoSync: false });
@@ -64,7 +74,7 @@ try {
   }
   const times = [];
   for (let i = 0; i < RUNS; i++) {
-    const context = await browser.newContext();
+    const context = await newContext();
     const page = await openPage(context, web.url, path);
     await page.evaluate(() => harness.open('pull', { autoSync: false, pullLimit: 1000 }));
     const r = await page.evaluate((n) => harness.timePull(n), N);
@@ -74,13 +84,13 @@ try {
     await context.close();
   }
   results.push({ what: '10k pulled events into a live query', ms: median(times), target: 200, runs: times });
-  const context = await browser.newContext();
+  const context = await newContext();
   const page = await openPage(context, web.url, path);
   const p = await page.evaluate(([s, n]) => profilePull(s, n), [server.url, N]);
   breakdowns.push(`  10k pull, core alone (no TanStack): sync round ${fmt(p.total)}, first page's changes at ${fmt(p.firstChangeAt)}`);
   await context.close();
 } finally {
-  await browser.close();
+  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
   await server.stop();
   await web.close();
 }
