@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/: the release wasm (opt-level z), its
+# Builds the npm package into pkg/: the release wasm (opt-level z; SQLite's
+# C at -Os, see .cargo/config.toml), its
 # wasm-bindgen glue (--target web), wasm-opt -Oz, the compiled TypeScript of
 # js/, and our own manifest from pkg-template/. Prints raw and gzip sizes and
 # fails when the package exceeds its gzip budget.
