@@ -95,11 +95,11 @@ type Row = Record<string, unknown>;
 
 /**
  * Receives a collection's visible changes and writes them into TanStack's
- * synced state. Tracks which keys are there, so an existing key is written
- * as an `update` (an `insert` of it would throw `DuplicateKeySyncError`).
+ * synced state. Every row is written as an `update`: with `rowUpdateMode:
+ * 'full'` TanStack makes that an insert for a key it does not hold (and
+ * reports it as one), so no copy of the key set is kept here.
  */
 export class RowSink {
-  private readonly present = new Set<string | number>();
   /** Changes that arrive while hydrating; applied after the snapshot, in order. */
   private buffer: VisibleChange[] | null = [];
 
@@ -112,10 +112,7 @@ export class RowSink {
   hydrate(rows: ReadonlyArray<{ value: Row }>): void {
     const { begin, write, commit, markReady } = this.params;
     begin();
-    for (const { value } of rows) {
-      write({ type: 'insert', value });
-      this.present.add(this.getKey(value));
-    }
+    for (const { value } of rows) write({ type: 'insert', value });
     commit();
     const pending = this.buffer ?? [];
     this.buffer = null;
@@ -130,29 +127,17 @@ export class RowSink {
    */
   apply(changes: readonly VisibleChange[]): void {
     if (this.buffer) {
-      this.buffer.push(...changes);
+      for (const c of changes) this.buffer.push(c);
       return;
     }
+    if (changes.length === 0) return;
     const { begin, write, commit } = this.params;
-    let began = false;
+    begin();
     for (const change of changes) {
-      const key = this.keyOf(change);
-      let op: Parameters<typeof write>[0];
-      if (change.type === 'delete') {
-        if (!this.present.delete(key)) continue;
-        op = { type: 'delete', key };
-      } else {
-        op = { type: this.present.has(key) ? 'update' : 'insert', value: change.value };
-        this.present.add(key);
-      }
-      // A transaction only when something is written.
-      if (!began) {
-        begin();
-        began = true;
-      }
-      write(op);
+      if (change.type === 'delete') write({ type: 'delete', key: this.keyOf(change) });
+      else write({ type: 'update', value: change.value });
     }
-    if (began) commit();
+    commit();
   }
 
   /**
@@ -170,7 +155,9 @@ export class RowSink {
       keep.add(this.keyOf(change));
       changes.push(change);
     }
-    for (const key of this.present) {
+    // Keys the collection shows that the core no longer has (deleting a key
+    // that is only optimistic leaves its pending transaction alone).
+    for (const key of this.params.collection.keys()) {
       if (!keep.has(key)) changes.push({ collection: '', key, type: 'delete', value: {} });
     }
     this.apply(changes);
