@@ -38,6 +38,11 @@ import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
 
+/** A capture's result: the changes, parsed here when they came as text. */
+function changesOf(result: VisibleChange[] | string): VisibleChange[] {
+  return typeof result === 'string' ? (JSON.parse(result) as VisibleChange[]) : result;
+}
+
 /** Captures of at least this many mutations cross to the worker as JSON text. */
 const TEXT_CAPTURE_MIN = 64;
 
@@ -177,7 +182,7 @@ export class CoreClient {
       let next = 0;
       mutations = mutations.map((m) => (m.eventId === undefined ? { ...m, eventId: ids[next++]! } : m));
     }
-    if (mutations.length < TEXT_CAPTURE_MIN) return this.request({ op: 'capture', mutations });
+    if (mutations.length < TEXT_CAPTURE_MIN) return this.request({ op: 'capture', mutations }).then(changesOf);
     let text: string;
     try {
       text = JSON.stringify(mutations);
@@ -186,7 +191,7 @@ export class CoreClient {
       return Promise.reject(new EventSourcedError('NOT_SERIALIZABLE', `a mutation cannot be stored as JSON: ${String(e)}`));
     }
     const rows = mutations.map((m): [string, Key] => [m.collection, m.key]);
-    return this.request({ op: 'capture', mutations: text, rows });
+    return this.request({ op: 'capture', mutations: text, rows }).then(changesOf);
   }
 
   /**

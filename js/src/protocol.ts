@@ -95,7 +95,8 @@ export interface Operations {
    */
   capture: {
     args: { mutations: Mutation[]; rows?: undefined } | { mutations: string; rows: Array<[string, Key]> };
-    result: VisibleChange[];
+    /** The changes, or (for a capture sent as text) their JSON text. */
+    result: VisibleChange[] | string;
   };
   /**
    * A page of rows in key order after `after`, as JSON text (`VisibleRow[]`):

@@ -147,7 +147,8 @@ export class LeaderRelay {
       byOrigin.set(route.origin, mine);
       if (r.ok && route.op === 'capture') {
         const list = captured.get(route.origin) ?? [];
-        list.push(...(r.value as VisibleChange[]));
+        const value = r.value as VisibleChange[] | string;
+        list.push(...(typeof value === 'string' ? (JSON.parse(value) as VisibleChange[]) : value));
         captured.set(route.origin, list);
       }
     }

@@ -191,14 +191,21 @@ export class CoreHost {
     if (batch.length === 1) {
       const only = batch[0]!;
       try {
-        all = captureAny(core, only.mutations);
+        if (typeof only.mutations === 'string') {
+          // Text in, text out: the client parses the changes.
+          const changesJson = core.captureJson(only.mutations);
+          this.respond({ id: only.id, ok: true, value: changesJson });
+          if (this.notifyCaptures) this.notify({ kind: 'changes', cause: 'capture', changesJson });
+          return;
+        }
+        all = core.capture(only.mutations);
         this.respond({ id: only.id, ok: true, value: all });
       } catch (e) {
         this.respond({ id: only.id, ok: false, error: toWireError(e) });
       }
     } else {
       try {
-        all = core.captureJson(batchText(batch));
+        all = JSON.parse(core.captureJson(batchText(batch))) as VisibleChange[];
         this.splitResults(batch, all);
       } catch {
         // One bad request must not fail the others: each alone.
@@ -348,7 +355,7 @@ function appError(w: WireError): Error {
 }
 
 function captureAny(core: EventSourcedCore, mutations: Mutation[] | string): VisibleChange[] {
-  return typeof mutations === 'string' ? core.captureJson(mutations) : core.capture(mutations);
+  return typeof mutations === 'string' ? (JSON.parse(core.captureJson(mutations)) as VisibleChange[]) : core.capture(mutations);
 }
 
 /** The mutations of coalesced captures as one JSON array: one `stringify` for the objects, texts joined as they are. */

@@ -137,18 +137,20 @@ impl EventSourcedCore {
         Ok(output(&changes)?)
     }
 
-    /// [`capture`](Self::capture) with the mutations as JSON text (a
-    /// `Mutation[]`), as a worker receives them from the page: one string
-    /// crosses into the wasm instead of objects converted here.
-    #[wasm_bindgen(js_name = captureJson, unchecked_return_type = "VisibleChange[]")]
-    pub fn capture_json(&self, mutations: &str) -> JsResult<JsValue> {
+    /// [`capture`](Self::capture) in JSON text both ways: the mutations as a
+    /// `Mutation[]` text, as a worker receives them from the page, and the
+    /// visible changes as a `VisibleChange[]` text, which the worker can post
+    /// on as it is. No objects are built here for either.
+    #[wasm_bindgen(js_name = captureJson)]
+    pub fn capture_json(&self, mutations: &str) -> JsResult<String> {
         let mutations: Vec<Mutation> =
             serde_json::from_str(mutations).map_err(|e| Error::InvalidMutation {
                 collection: String::new(),
                 reason: format!("mutations: {e}"),
             })?;
         let changes = self.store()?.capture(mutations)?;
-        Ok(output(&changes)?)
+        serde_json::to_string(&changes)
+            .map_err(|e| Error::Storage(format!("could not encode changes: {e}")).into())
     }
 
     /// The visible rows of a collection, for hydrating it.

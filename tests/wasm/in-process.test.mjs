@@ -97,3 +97,18 @@ test('in-process: a custom transport is called back, and OPFS is refused clearly
     return true;
   });
 });
+
+test('in-process: large captures travel as JSON text, alone or coalesced with small ones', async () => {
+  const db = await CoreClient.open('node-text', { mode: 'in-process', storage: 'memory' });
+  const many = (prefix, n) => Array.from({ length: n }, (_, i) => insert(`${prefix}${i}`, { id: `${prefix}${i}`, n: i }));
+  // Alone: text in, text out, parsed by the client.
+  const alone = await db.capture(many('a', 100));
+  assert.equal(alone.length, 100);
+  assert.deepEqual(alone[7], { collection: 'todos', key: 'a7', type: 'insert', value: { id: 'a7', n: 7 } });
+  // One tick: a large (text) and a small (objects) capture share a transaction, each gets its own rows.
+  const [big, small] = await Promise.all([db.capture(many('b', 80)), db.capture([insert('s', { id: 's' })])]);
+  assert.deepEqual(big.map((c) => c.key), Array.from({ length: 80 }, (_, i) => `b${i}`));
+  assert.deepEqual(small.map((c) => c.key), ['s']);
+  assert.equal((await db.visibleRows('todos')).length, 181);
+  await db.close();
+});

@@ -131,7 +131,8 @@ async fn errors_are_error_objects_with_stable_codes() {
             r#"[{"collection": "todos", "type": "insert", "key": "k", "modified": {"id": "k"}}]"#,
         )
         .unwrap();
-    assert_eq!(json(ok)[0]["value"], json!({"id": "k"}));
+    let ok: serde_json::Value = serde_json::from_str(&ok).expect("changes as JSON text");
+    assert_eq!(ok[0]["value"], json!({"id": "k"}));
     assert_eq!(json(core.counts().unwrap())["total"], 1);
     let bad =
         eventsourced_db::wasm::EventSourcedCore::open("x".into(), js(json!({"storage": "floppy"})))
