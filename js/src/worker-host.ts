@@ -42,8 +42,8 @@ interface PendingCapture {
   id: number;
   /** The mutations, or a `Mutation[]` as JSON text. */
   mutations: Mutation[] | string;
-  /** The rows the mutations touch, `[collection, key]`. */
-  rows: Array<[string, Key]>;
+  /** With text mutations, the rows they touch, `[collection, key]`. */
+  rows: Array<[string, Key]> | undefined;
 }
 
 export class CoreHost {
@@ -76,8 +76,7 @@ export class CoreHost {
 
   private dispatch(id: number, request: Request): void {
     if (request.op === 'capture') {
-      const rows = request.rows ?? (request.mutations as Mutation[]).map((m): [string, Key] => [m.collection, m.key]);
-      this.captures.push({ id, mutations: request.mutations, rows });
+      this.captures.push({ id, mutations: request.mutations, rows: request.rows });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.env.schedule(() => this.flush());
@@ -241,7 +240,7 @@ export class CoreHost {
     for (const c of batch) {
       const mine: VisibleChange[] = [];
       const seen = new Set<string>();
-      for (const [collection, key] of c.rows) {
+      for (const [collection, key] of rowsOf(c)) {
         const k = rowKey(collection, key);
         if (seen.has(k)) continue;
         seen.add(k);
@@ -352,6 +351,12 @@ function appError(w: WireError): Error {
   if (w.retryAfterMs !== undefined) e.retryAfterMs = w.retryAfterMs;
   if (w.appCode !== undefined) e.code = w.appCode;
   return e;
+}
+
+/** The rows a capture touches, `[collection, key]` (sent with text mutations). */
+function rowsOf(c: PendingCapture): Array<[string, Key]> {
+  if (c.rows) return c.rows;
+  return (c.mutations as Mutation[]).map((m): [string, Key] => [m.collection, m.key]);
 }
 
 function captureAny(core: EventSourcedCore, mutations: Mutation[] | string): VisibleChange[] {

@@ -191,12 +191,7 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
         loop {
             let fetched = match prefetched.take() {
                 Some(r) => r,
-                None => {
-                    retry(timer, store, opts, || {
-                        transport.pull(&since, opts.pull_limit)
-                    })
-                    .await
-                }
+                None => pull_page(store, transport, timer, opts, &since).await,
             };
             let page = match fetched {
                 Ok(page) => page,
@@ -225,12 +220,9 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
             // the one it stores. Nothing of the next page is applied before
             // this one committed; a failure here drops the request.
             let next_since = page.cursor.clone();
-            let mut next = (has_more && !stalled).then(|| {
-                Box::pin(retry(timer, store, opts, || {
-                    transport.pull(&next_since, opts.pull_limit)
-                }))
-            });
-            let mut early = next.as_mut().and_then(|f| start(f.as_mut()));
+            let mut next = (has_more && !stalled)
+                .then(|| Box::pin(pull_page(store, transport, timer, opts, &next_since)));
+            let early = next.as_mut().and_then(|f| start(f.as_mut()));
             let outcome = store.apply_pull(page)?;
             self.result.pulled += count as u64;
             if !outcome.changes.is_empty() {
@@ -251,14 +243,30 @@ impl<T: Transport, M: Timer> Round<'_, T, M> {
                     "hasMore is true but the page is empty and the cursor did not move".into(),
                 ));
             }
-            prefetched = Some(match (early.take(), next) {
+            prefetched = Some(match (early, next) {
                 (Some(r), _) => r,
-                (None, Some(f)) => f.await,
-                (None, None) => unreachable!("a next page is requested whenever hasMore is true"),
+                (None, next) => {
+                    next.expect("the next page is requested whenever hasMore is true")
+                        .await
+                }
             });
             since = next_since;
         }
     }
+}
+
+/// One pull request, tried again while it fails transiently.
+async fn pull_page(
+    store: &Store,
+    transport: &impl Transport,
+    timer: &impl Timer,
+    opts: &SyncOptions,
+    since: &str,
+) -> Result<PullResponse, TransportError> {
+    retry(timer, store, opts, || {
+        transport.pull(since, opts.pull_limit)
+    })
+    .await
 }
 
 /// Polls `future` once, so the request it makes is under way; its output
