@@ -17,6 +17,7 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod sync;
+pub mod vfs_coalesce;
 
 pub use env::Environment;
 pub use error::{Error, Result};

