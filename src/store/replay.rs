@@ -65,7 +65,7 @@ impl Store {
     /// Each touched key's visible row is then its confirmed row with the key's
     /// still-pending local events folded on top (a rebase).
     pub fn apply_pull(&self, page: PullResponse) -> Result<ReplayOutcome> {
-        self.write(|tx| {
+        self.write_refetchable(|tx| {
             let mut outcome = ReplayOutcome::default();
             // 1. What each event is, in memory.
             let mut last: Option<(String, i64)> = None;
@@ -229,7 +229,7 @@ impl Store {
     /// log past our cursor), keeps pending local events folded on top, and
     /// stores the snapshot's cursor, in one transaction.
     pub fn apply_snapshot(&self, snapshot: &Snapshot) -> Result<ReplayOutcome> {
-        self.write(|tx| {
+        self.write_refetchable(|tx| {
             let mut cache = RowCache::new(tx)?;
             // Every stored key first, so rows absent from the snapshot are removed.
             let stored: Vec<(i64, String)> = tx

@@ -82,9 +82,11 @@ impl EventSourcedCore {
             Storage::Memory => (Store::open_in_memory(config, env)?, None),
             Storage::Opfs => {
                 let db = opfs::open(&name).await?;
-                // sahpool has no WAL; a persistent rollback journal is the
-                // fastest durable mode there (PERFORMANCE.md).
-                config.journal = Journal::Persist;
+                // WAL without shared memory: `opfs::open` set the exclusive
+                // locking mode first, so SQLite keeps the WAL index in heap
+                // memory. One sync per capture instead of a rollback
+                // journal's four or five.
+                config.journal = Journal::Wal;
                 // On failure the connection is dropped (closed), then the
                 // handle releases the pool.
                 let store = Store::from_connection(db.connection, config, env)?;

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 const ROOT_DIRECTORY: &str = "eventsourced-db";
 /// The database file inside its pool (each pool holds one database).
 const FILE_NAME: &str = "/events.sqlite3";
-/// Slots of a pool: the database file, its persistent journal, and one
-/// spare. Temporary files live in memory (`temp_store = MEMORY`). Every slot
+/// Slots of a pool: the database file, its WAL, and the rollback journal a
+/// database of an earlier version kept (or a spare). Temporary files live in memory (`temp_store = MEMORY`). Every slot
 /// costs an access handle, acquired one by one at each open, so pools made
 /// larger by older versions are trimmed to this.
 const CAPACITY: usize = 3;
@@ -119,7 +119,8 @@ pub async fn open(name: &str) -> Result<OpfsDatabase> {
         })?;
     // One connection per pool anyway (sahpool does no locking between
     // connections): exclusive mode skips the lock calls and the cache
-    // revalidation of every transaction.
+    // revalidation of every transaction, and lets WAL work without shared
+    // memory (it must be set before the journal mode).
     connection
         .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
         .map_err(Error::from)?;

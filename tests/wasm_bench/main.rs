@@ -90,7 +90,7 @@ async fn capture_latency_burst_and_the_raw_sqlite_floor() {
     let db = opfs::open(&unique("bench-floor")).await.unwrap();
     let conn = &db.connection;
     conn.execute_batch(
-        "PRAGMA journal_mode = PERSIST; PRAGMA synchronous = FULL;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
          CREATE TABLE rows (collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                             PRIMARY KEY (collection, key)) WITHOUT ROWID;",
     )

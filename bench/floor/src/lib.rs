@@ -22,12 +22,12 @@ pub struct Floor {
 #[wasm_bindgen]
 impl Floor {
     /// Opens `name` with the journal and sync settings the core uses on OPFS
-    /// (persistent journal, synchronous FULL: durable when a commit returns).
+    /// for captures (WAL, synchronous FULL: durable when a commit returns).
     pub async fn open(name: String) -> JsResult<Floor> {
         let db = opfs::open(&name).await.map_err(err)?;
         db.connection
             .execute_batch(
-                "PRAGMA journal_mode = PERSIST; PRAGMA synchronous = FULL;
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
                  CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
             )
             .map_err(err)?;
