@@ -145,6 +145,7 @@ export class CoreClient {
         options: openOptions,
         ...(mode === 'worker' && options.wasmUrl !== undefined && { wasmUrl: String(new URL(options.wasmUrl, baseUrl())) }),
         ...(options.notifyCaptures !== undefined && { notifyCaptures: options.notifyCaptures }),
+        acks: true,
       });
     } catch (e) {
       endpoint.terminate();
@@ -306,15 +307,18 @@ export class CoreClient {
         return;
       case 'notify': {
         if (message.notification.kind === 'leader') this._isLeader = message.notification.isLeader;
-        if (this.listeners.size === 0) return;
-        const notification = fromWireNotification(message.notification);
-        for (const l of this.listeners) {
-          try {
-            l(notification);
-          } catch (e) {
-            console.error('eventsourced-db: a subscriber threw', e);
+        if (this.listeners.size > 0) {
+          const notification = fromWireNotification(message.notification);
+          for (const l of this.listeners) {
+            try {
+              l(notification);
+            } catch (e) {
+              console.error('eventsourced-db: a subscriber threw', e);
+            }
           }
         }
+        // Applied (subscribers run synchronously): the host may send more.
+        if (message.notification.kind === 'changes') this.endpoint.post({ type: 'ack' });
         return;
       }
       case 'callback':

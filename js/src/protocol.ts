@@ -86,7 +86,8 @@ export type NoArgs = Record<never, never>;
 
 /** What the client can ask, with the result type of each. */
 export interface Operations {
-  open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean }; result: OpenInfo };
+  /** `acks`: the client acknowledges each `changes` notification (`{ type: 'ack' }`). */
+  open: { args: { name: string; options: OpenOptions; wasmUrl?: string; notifyCaptures?: boolean; acks?: boolean }; result: OpenInfo };
   /**
    * A large capture's `mutations` come as JSON text (one string to clone,
    * passed to the core as is) with `rows`, the rows they touch
@@ -173,6 +174,8 @@ export type CallbackMethod = 'headers' | 'push' | 'pull' | 'snapshot';
 /** Client → host. */
 export type ToHost =
   | { type: 'requests'; batch: RequestEnvelope[] }
+  /** The client applied a `changes` notification (the host holds later ones until then). */
+  | { type: 'ack' }
   | { type: 'callbackResult'; callId: number; ok: true; value: unknown }
   | { type: 'callbackResult'; callId: number; ok: false; error: WireError };
 

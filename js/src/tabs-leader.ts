@@ -77,6 +77,10 @@ export class LeaderRelay {
   /** A message from a tab's client (`origin` null: this tab). */
   submit(origin: Origin, message: ToHost): void {
     if (origin !== null && this.closing) return;
+    if (message.type === 'ack') {
+      if (origin === null) this.host.post(message);
+      return;
+    }
     if (message.type === 'callbackResult') {
       const waiting = this.callbacks.get(message.callId);
       if (waiting) {

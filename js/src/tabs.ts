@@ -83,6 +83,12 @@ export class TabsEndpoint implements Endpoint {
   // --- Endpoint -----------------------------------------------------------
 
   post(message: ToHost): void {
+    if (message.type === 'ack') {
+      // Only the leader tab's own client paces the host; the others get
+      // the changes relayed.
+      if (this.leader === this.channel.id) this.relay?.submit(null, message);
+      return;
+    }
     if (message.type === 'callbackResult') {
       this.toLeader(message);
       return;

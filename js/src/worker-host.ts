@@ -38,6 +38,9 @@ export interface HostEnvironment {
   schedule(task: () => void): void;
 }
 
+/** Held changes go out after this long even without an acknowledgement. */
+const HOLD_LIMIT_MS = 250;
+
 interface PendingCapture {
   id: number;
   /** The mutations, or a `Mutation[]` as JSON text. */
@@ -58,11 +61,23 @@ export class CoreHost {
   private responses: ResponseEnvelope[] = [];
   private nextCallId = 1;
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  /** `changes` notifications posted and not yet acknowledged by the client. */
+  private unacked = 0;
+  /** The client said it acknowledges changes (only then are they held back). */
+  private acking = false;
+  /** Changes held back while the client still applies earlier ones. */
+  private held: Array<Extract<WireNotification, { kind: 'changes' }>> = [];
+  private heldTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly env: HostEnvironment) {}
 
   /** Handles one message from the client. */
   receive(message: ToHost): void {
+    if (message.type === 'ack') {
+      this.unacked = Math.max(0, this.unacked - 1);
+      if (this.unacked === 0) this.releaseHeld();
+      return;
+    }
     if (message.type === 'callbackResult') {
       const call = this.calls.get(message.callId);
       this.calls.delete(message.callId);
@@ -138,6 +153,7 @@ export class CoreHost {
       const core = await Core.open(args.name, args.options);
       this.core = core;
       this.notifyCaptures = args.notifyCaptures ?? false;
+      this.acking = args.acks ?? false;
       this.info = {
         name: args.name,
         clientId: core.clientId(),
@@ -306,7 +322,7 @@ export class CoreHost {
     return new Promise((resolve, reject) => {
       this.calls.set(callId, { resolve, reject });
       this.flushResponses();
-      this.env.post({ type: 'callback', callId, requestId, method, args });
+      this.post({ type: 'callback', callId, requestId, method, args });
     });
   }
 
@@ -319,7 +335,47 @@ export class CoreHost {
     // Responses first: a capture's result must never land after a newer
     // notified state of the same row (the client would write a stale row).
     this.flushResponses();
+    if (notification.kind !== 'changes') {
+      this.post({ type: 'notify', notification });
+      return;
+    }
+    if (this.acking && this.unacked > 0) {
+      // The client is still applying earlier changes: these wait and go
+      // with whatever follows, as one notification. A page thread that
+      // falls behind a pull then gets fewer, larger commits (each TanStack
+      // commit re-sorts the collection's keys) instead of a growing queue.
+      this.held.push(notification);
+      // Never held for long if an acknowledgement is lost.
+      this.heldTimer ??= setTimeout(() => this.releaseHeld(), HOLD_LIMIT_MS);
+      return;
+    }
+    this.unacked++;
     this.env.post({ type: 'notify', notification });
+  }
+
+  /** Posts the held changes, each run of one cause merged into one notification. */
+  private releaseHeld(): void {
+    if (this.heldTimer !== null) {
+      clearTimeout(this.heldTimer);
+      this.heldTimer = null;
+    }
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    let i = 0;
+    while (i < held.length) {
+      const cause = held[i]!.cause;
+      const texts: string[] = [];
+      for (; i < held.length && held[i]!.cause === cause; i++) texts.push(held[i]!.changesJson);
+      this.unacked++;
+      this.env.post({ type: 'notify', notification: { kind: 'changes', cause, changesJson: joinArrays(texts) } });
+    }
+  }
+
+  /** Every message but a `changes` notification: held changes go first, in order. */
+  private post(message: FromHost): void {
+    this.releaseHeld();
+    this.env.post(message);
   }
 
   /** Responses of one tick go in one message (or sooner, before a notification). */
@@ -332,7 +388,7 @@ export class CoreHost {
     if (this.responses.length === 0) return;
     const batch = this.responses;
     this.responses = [];
-    this.env.post({ type: 'responses', batch });
+    this.post({ type: 'responses', batch });
   }
 }
 

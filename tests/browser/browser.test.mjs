@@ -73,6 +73,33 @@ test('insert while the server is down, reload: row and pending event survive; st
   }
 });
 
+test('a page thread busy with earlier changes gets later pages merged: each change once, in order', async () => {
+  const server = await startSyncServer();
+  try {
+    const keys = [];
+    for (let i = 0; i < 4000; i += 500) {
+      const events = [];
+      for (let j = i; j < i + 500; j++) {
+        const key = `k${String(j).padStart(4, '0')}`;
+        keys.push(key);
+        events.push({ eventId: crypto.randomUUID(), collectionId: 'todos', type: 'insert', key, payload: { id: key, title: 't', done: false }, timestamp: 1 });
+      }
+      const r = await fetch(`${server.url}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+      assert.equal(r.status, 200);
+    }
+    const context = await browser.newContext();
+    const page = await openPage(context, web.url, '/harness.html');
+    // 20 pages of 200; the subscriber holds the page thread 60 ms per notification.
+    const r = await page.evaluate((url) => slowPull(url, 200, 60), server.url);
+    assert.equal(r.pulled, 4000);
+    assert.deepEqual(r.keys, keys, 'every change once, in server order, before sync() resolved');
+    assert.ok(r.notifications < 20, `${r.notifications} notifications for 20 pages`);
+    await context.close();
+  } finally {
+    await server.stop();
+  }
+});
+
 test('two browser contexts converge through the reference server', async () => {
   const server = await startSyncServer();
   const path = `/harness.html?server=${encodeURIComponent(server.url)}`;

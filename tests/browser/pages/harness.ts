@@ -1,6 +1,6 @@
 // The test page's API: Playwright calls these through `window.harness`.
 // Bundled by esbuild like an app would bundle it; imports the built package.
-import { createLiveQueryCollection, eq } from '@tanstack/db';
+import { createCollection, createLiveQueryCollection, eq } from '@tanstack/db';
 import { createEventSourcedDB, type EventSourcedDB } from '@eventsourced/db';
 
 type Todo = { id: string; title: string; done: boolean; createdAt: number };
@@ -117,6 +117,60 @@ document.body.dataset.ready = 'true';
     await client.close();
     return { open: t1 - t0, visibleRows: t2 - t1, tanstack: t3 - t2, rows: rows.length };
   },
+};
+/** TanStack DB alone: `n` rows written through a collection's sync in `commits` commits, under the live query of `timePull`. */
+(window as unknown as { profile: { tanstackAlone: unknown } }).profile.tanstackAlone = async (n: number, commits: number) => {
+  let sync: { begin: () => void; write: (m: { type: 'insert'; value: Todo }) => void; commit: () => void } | null = null;
+  const c = createCollection<Todo, string>({
+    id: `alone-${Math.random()}`,
+    getKey: (t) => t.id,
+    startSync: true,
+    sync: {
+      sync: (params) => {
+        sync = params;
+        params.markReady();
+      },
+    },
+  });
+  await c.preload();
+  const q = createLiveQueryCollection({ query: (qb) => qb.from({ t: c }).where(({ t }) => eq(t.done, false)) });
+  await q.preload();
+  const rows: Todo[] = Array.from({ length: n }, (_, j) => ({ id: `p${j}`, title: `remote ${j}`, done: false, createdAt: j }));
+  const s = sync!;
+  const t0 = performance.now();
+  const per = Math.ceil(n / commits);
+  for (let i = 0; i < n; i += per) {
+    s.begin();
+    for (let j = i; j < Math.min(n, i + per); j++) s.write({ type: 'insert', value: rows[j] });
+    s.commit();
+  }
+  const ms = performance.now() - t0;
+  if (q.size !== n) throw new Error(`live query has ${q.size} rows`);
+  await q.cleanup();
+  await c.cleanup();
+  return ms;
+};
+/**
+ * A sync whose subscriber keeps the page thread busy `busyMs` per changes
+ * notification: what arrives, in what order, in how many notifications.
+ */
+(window as unknown as { slowPull: unknown }).slowPull = async (server: string, pageSize: number, busyMs: number) => {
+  const { CoreClient } = await import('@eventsourced/db');
+  const client = await CoreClient.open(`slow-${Math.random()}`, {});
+  const keys: string[] = [];
+  let notifications = 0;
+  client.subscribe((n) => {
+    if (n.kind !== 'changes') return;
+    notifications++;
+    for (const c of n.changes) keys.push(String(c.key));
+    const end = performance.now() + busyMs;
+    while (performance.now() < end) {
+      // The page thread is busy (a slow render, say).
+    }
+  });
+  const r = await client.sync({ push: `${server}/api/events`, pull: `${server}/api/events` }, { pullLimit: pageSize });
+  await client.close();
+  return { pulled: r.pulled, keys, notifications };
 };
 (window as unknown as { profilePull: unknown }).profilePull = async (server: string, count: number) => {
   const { CoreClient } = await import('@eventsourced/db');
