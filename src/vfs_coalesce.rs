@@ -429,63 +429,50 @@ unsafe extern "C" fn x_write(
     ffi::SQLITE_OK
 }
 
+/// Writes the buffer (failing with its error), then calls the wrapped
+/// file's method, or answers `$missing` where it has none.
+macro_rules! flush_then {
+    ($file:expr, $method:ident, $missing:expr $(, $arg:expr)*) => {{
+        let f = $file as *mut File;
+        let rc = flush(f);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        methods(f).$method.map_or($missing, |m| m((*f).inner $(, $arg)*))
+    }};
+}
+
+/// Calls the wrapped file's method, or answers `$missing` where it has none.
+macro_rules! pass_down {
+    ($file:expr, $method:ident, $missing:expr $(, $arg:expr)*) => {{
+        let f = $file as *mut File;
+        methods(f).$method.map_or($missing, |m| m((*f).inner $(, $arg)*))
+    }};
+}
+
 unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    let f = file as *mut File;
-    let rc = flush(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    methods(f)
-        .xTruncate
-        .map_or(ffi::SQLITE_IOERR_TRUNCATE, |t| t((*f).inner, size))
+    flush_then!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
 }
 
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let f = file as *mut File;
-    let rc = flush(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    methods(f)
-        .xSync
-        .map_or(ffi::SQLITE_IOERR_FSYNC, |s| s((*f).inner, flags))
+    flush_then!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags)
 }
 
 unsafe extern "C" fn x_file_size(file: *mut ffi::sqlite3_file, out: *mut i64) -> c_int {
-    let f = file as *mut File;
-    let rc = flush(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    methods(f)
-        .xFileSize
-        .map_or(ffi::SQLITE_IOERR_FSTAT, |s| s((*f).inner, out))
+    flush_then!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, out)
 }
 
 unsafe extern "C" fn x_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    let f = file as *mut File;
-    methods(f)
-        .xLock
-        .map_or(ffi::SQLITE_OK, |l| l((*f).inner, level))
+    pass_down!(file, xLock, ffi::SQLITE_OK, level)
 }
 
 unsafe extern "C" fn x_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    let f = file as *mut File;
     // Another connection may read once the lock is gone.
-    let rc = flush(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    methods(f)
-        .xUnlock
-        .map_or(ffi::SQLITE_OK, |u| u((*f).inner, level))
+    flush_then!(file, xUnlock, ffi::SQLITE_OK, level)
 }
 
 unsafe extern "C" fn x_check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    let f = file as *mut File;
-    methods(f)
-        .xCheckReservedLock
-        .map_or(ffi::SQLITE_OK, |c| c((*f).inner, out))
+    pass_down!(file, xCheckReservedLock, ffi::SQLITE_OK, out)
 }
 
 unsafe extern "C" fn x_file_control(
@@ -493,27 +480,16 @@ unsafe extern "C" fn x_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    let f = file as *mut File;
     // Whatever the control does, it sees the file as SQLite wrote it.
-    let rc = flush(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    methods(f)
-        .xFileControl
-        .map_or(ffi::SQLITE_NOTFOUND, |c| c((*f).inner, op, arg))
+    flush_then!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg)
 }
 
 unsafe extern "C" fn x_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    let f = file as *mut File;
-    methods(f).xSectorSize.map_or(4096, |s| s((*f).inner))
+    pass_down!(file, xSectorSize, 4096)
 }
 
 unsafe extern "C" fn x_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    let f = file as *mut File;
-    methods(f)
-        .xDeviceCharacteristics
-        .map_or(0, |d| d((*f).inner))
+    pass_down!(file, xDeviceCharacteristics, 0)
 }
 
 #[cfg(test)]
