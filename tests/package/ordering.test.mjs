@@ -29,10 +29,45 @@ test('a capture response is posted before the notification that follows it', asy
   const mutation = { collection: 'todos', type: 'insert', key: 'k', modified: { id: 'k' } };
   const request = { op: 'capture', mutations: JSON.stringify([mutation]), rows: [['todos', 'k']] };
   host.receive({ type: 'requests', batch: [{ id: 2, request }] });
-  tasks.shift()();
+  // An idle host flushes at the end of the task; a busy one schedules it.
+  await Promise.resolve();
+  while (tasks.length > 0) tasks.shift()();
   await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(
     posted.map((m) => (m.type === 'notify' ? `notify:${m.notification.kind}` : `${m.type}:${m.batch.map((r) => r.id)}`)),
     ['responses:2', 'notify:changes'],
   );
+});
+
+test('changes wait for the acknowledgement of the previous ones; the order stays', async () => {
+  const posted = [];
+  const host = new CoreHost({
+    load: async () => glue.EventSourcedCore,
+    post: (m) => posted.push(m),
+    schedule: (task) => queueMicrotask(task),
+  });
+  host.receive({
+    type: 'requests',
+    batch: [{ id: 1, request: { op: 'open', name: 'acks', options: { storage: 'memory' }, notifyCaptures: true, acks: true } }],
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  posted.length = 0;
+  const capture = (id, key) => {
+    const mutation = { collection: 'todos', type: 'insert', key, modified: { id: key } };
+    host.receive({ type: 'requests', batch: [{ id, request: { op: 'capture', mutations: [mutation] } }] });
+    return new Promise((r) => setTimeout(r, 5));
+  };
+  const seen = () =>
+    posted.map((m) => (m.type === 'notify' ? `changes:${JSON.parse(m.notification.changesJson).map((c) => c.key)}` : `${m.type}:${m.batch.map((r) => r.id)}`));
+  await capture(2, 'a');
+  assert.deepEqual(seen(), ['responses:2', 'changes:a']);
+  // 'a' is not acknowledged yet: b's changes wait; its response does not.
+  await capture(3, 'b');
+  assert.deepEqual(seen(), ['responses:2', 'changes:a', 'responses:3']);
+  host.receive({ type: 'ack' });
+  assert.deepEqual(seen(), ['responses:2', 'changes:a', 'responses:3', 'changes:b']);
+  // Anything else posted sends what is held first: c's changes go before d's response.
+  await capture(4, 'c');
+  await capture(5, 'd');
+  assert.deepEqual(seen().slice(4), ['responses:4', 'changes:c', 'responses:5']);
 });
