@@ -492,7 +492,7 @@ unsafe extern "C" fn x_device_characteristics(file: *mut ffi::sqlite3_file) -> c
     pass_down!(file, xDeviceCharacteristics, 0)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use rusqlite::{Connection, OpenFlags};
@@ -693,6 +693,133 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
+    }
+
+    /// Set: every write of the `failing` VFS fails as on a full disk.
+    static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// The default VFS's method tables (it has several), each with a copy
+    /// whose `xWrite` fails while `FULL`: (copy, original) addresses.
+    static METHOD_COPIES: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+    unsafe extern "C" fn failing_write(
+        file: *mut ffi::sqlite3_file,
+        data: *const c_void,
+        n: c_int,
+        at: i64,
+    ) -> c_int {
+        if FULL.load(Ordering::SeqCst) {
+            return ffi::SQLITE_FULL;
+        }
+        let copy = (*file).pMethods as usize;
+        let base = METHOD_COPIES
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(c, _)| *c == copy)
+            .unwrap()
+            .1;
+        (*(base as *const ffi::sqlite3_io_methods)).xWrite.unwrap()(file, data, n, at)
+    }
+
+    unsafe extern "C" fn failing_open(
+        _vfs: *mut ffi::sqlite3_vfs,
+        name: *const c_char,
+        file: *mut ffi::sqlite3_file,
+        flags: c_int,
+        out: *mut c_int,
+    ) -> c_int {
+        let base = ffi::sqlite3_vfs_find(ptr::null());
+        let rc = (*base).xOpen.unwrap()(base, name, file, flags, out);
+        if !(*file).pMethods.is_null() {
+            let original = (*file).pMethods as usize;
+            let mut copies = METHOD_COPIES.lock().unwrap();
+            let copy = match copies.iter().find(|(_, b)| *b == original) {
+                Some((c, _)) => *c,
+                None => {
+                    let mut copy = *(original as *const ffi::sqlite3_io_methods);
+                    copy.xWrite = Some(failing_write);
+                    let c = Box::leak(Box::new(copy)) as *const ffi::sqlite3_io_methods as usize;
+                    copies.push((c, original));
+                    c
+                }
+            };
+            (*file).pMethods = copy as *const ffi::sqlite3_io_methods;
+        }
+        rc
+    }
+
+    /// `failing`: the default VFS whose writes fail while `FULL` is set.
+    fn failing_vfs() -> &'static str {
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        REGISTERED.call_once(|| unsafe {
+            let base = ffi::sqlite3_vfs_find(ptr::null());
+            let mut vfs = *base;
+            vfs.zName = c"failing".as_ptr();
+            vfs.xOpen = Some(failing_open);
+            vfs.pNext = ptr::null_mut();
+            assert_eq!(
+                ffi::sqlite3_vfs_register(Box::leak(Box::new(vfs)), 0),
+                ffi::SQLITE_OK
+            );
+        });
+        "failing"
+    }
+
+    #[test]
+    fn a_buffered_write_that_fails_fails_the_commit_and_keeps_nothing_of_it() {
+        let _serial = serial();
+        let name = register(failing_vfs()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = crate::Store::from_connection(
+            open_in(&path, &name, 2000, "WAL"),
+            crate::StoreConfig::default(),
+            Box::new(crate::env::SystemEnvironment),
+        )
+        .unwrap();
+        let insert = |key: &str| -> crate::model::Mutation {
+            serde_json::from_value(serde_json::json!({
+                "collection": "todos", "type": "insert", "key": key,
+                "modified": {"id": key, "title": "x".repeat(300)},
+            }))
+            .unwrap()
+        };
+        store.capture(vec![insert("kept")]).unwrap();
+        // A small transaction's frames sit in the buffer until its commit
+        // syncs them, and that write finds the disk full; a large one's
+        // fill the buffer, whose write fails first.
+        for rows in [5, 400] {
+            FULL.store(true, Ordering::SeqCst);
+            let many: Vec<_> = (0..rows).map(|i| insert(&format!("lost{i}"))).collect();
+            let failed = store.capture(many);
+            FULL.store(false, Ordering::SeqCst);
+            assert!(
+                matches!(failed, Err(Error::StorageFull(_))),
+                "{rows} rows: {failed:?}"
+            );
+        }
+        let keys = |store: &crate::Store| -> Vec<String> {
+            store
+                .visible_rows("todos")
+                .unwrap()
+                .into_iter()
+                .map(|r| r.key.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(keys(&store), ["kept"]);
+        assert_eq!(store.counts().unwrap().pending, 1);
+        // The disk has room again: writing goes on, and the file is sound.
+        store.capture(vec![insert("after")]).unwrap();
+        drop(store);
+        let plain = open_in(&path, &default_vfs_name(), 2000, "WAL");
+        let ok: String = plain
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        let n: i64 = plain
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
     }
 
     #[test]
