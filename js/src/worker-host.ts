@@ -46,6 +46,12 @@ const IDLE_MS = 2;
 
 const now = (): number => performance.now();
 
+/**
+ * After this long without writes the WAL is checkpointed (ms): a tab that
+ * closes without `close` leaves a WAL that the next open must read whole.
+ */
+const CHECKPOINT_IDLE_MS = 1000;
+
 /** Held changes go out after this long even without an acknowledgement. */
 const HOLD_LIMIT_MS = 250;
 
@@ -78,6 +84,7 @@ export class CoreHost {
   /** Changes held back while the client still applies earlier ones. */
   private held: Array<Extract<WireNotification, { kind: 'changes' }>> = [];
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
+  private checkpointTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly env: HostEnvironment) {}
 
@@ -183,6 +190,8 @@ export class CoreHost {
   }
 
   private async close(): Promise<void> {
+    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = null;
     this.flush();
     // The core refuses to close during a sync round: let queued rounds end.
     await this.syncTail;
@@ -194,6 +203,23 @@ export class CoreHost {
     this.core = null;
     this.info = null;
     this.notify({ kind: 'closed' });
+  }
+
+  /** (Re)arms the idle checkpoint after a write. */
+  private checkpointWhenIdle(): void {
+    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null;
+      // Still busy: a round or captures in flight write again soon.
+      if (this.status.syncing || this.captures.length > 0) return this.checkpointWhenIdle();
+      try {
+        this.core?.checkpoint();
+      } catch {
+        // Best effort: the WAL stays and is checkpointed by SQLite later.
+      }
+    }, CHECKPOINT_IDLE_MS);
+    // In Node (in-process mode) this timer must not keep the process alive.
+    (this.checkpointTimer as { unref?: () => void }).unref?.();
   }
 
   /** Captures everything queued, in one transaction when possible. */
@@ -217,6 +243,7 @@ export class CoreHost {
     }
     const batch = this.captures;
     this.captures = [];
+    this.checkpointWhenIdle();
     const core = this.core;
     if (!core) {
       const error = toWireError(new EventSourcedError('CLOSED', 'the database is not open'));
@@ -296,6 +323,8 @@ export class CoreHost {
     const core = this.need();
     const run = async (): Promise<WireSyncResult> => {
       this.setStatus({ syncing: true });
+      // Whatever the round wrote, checkpointed once things are quiet.
+      const done = () => this.checkpointWhenIdle();
       try {
         const result = await core.sync({
           transport: this.transportFor(requestId, transport),
@@ -305,9 +334,11 @@ export class CoreHost {
         });
         const errors = result.errors.map(toWireError);
         this.setStatus({ syncing: false, lastSyncAt: Date.now(), lastError: errors.at(-1) ?? null });
+        done();
         return { pushed: result.pushed, pulled: result.pulled, rejected: result.rejected, errors };
       } catch (e) {
         this.setStatus({ syncing: false, lastError: toWireError(e) });
+        done();
         throw e;
       }
     };

@@ -452,6 +452,38 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_empties_the_wal_and_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(
+            path.to_str().unwrap(),
+            StoreConfig::default(),
+            Box::new(SystemEnvironment),
+        )
+        .unwrap();
+        let rows: Vec<crate::model::Mutation> = (0..100)
+            .map(|i| {
+                serde_json::from_value(serde_json::json!({
+                    "collection": "todos", "type": "insert", "key": format!("k{i}"), "modified": {"id": format!("k{i}")},
+                }))
+                .unwrap()
+            })
+            .collect();
+        store.capture(rows).unwrap();
+        let wal = dir.path().join("db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        store.checkpoint().unwrap();
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+        assert_eq!(store.visible_rows("todos").unwrap().len(), 100);
+        assert_eq!(store.counts().unwrap().pending, 100);
+        // Without a WAL it is a no-op.
+        Store::open_in_memory(StoreConfig::default(), Box::new(SystemEnvironment))
+            .unwrap()
+            .checkpoint()
+            .unwrap();
+    }
+
+    #[test]
     fn only_refetchable_writes_commit_unsynced_and_only_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");

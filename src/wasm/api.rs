@@ -116,6 +116,12 @@ impl EventSourcedCore {
         Ok(self.store()?.last_sync_at()?.map(|t| t as f64))
     }
 
+    /// Moves the WAL into the database file and empties it; for idle
+    /// moments (the next open then has no WAL to read).
+    pub fn checkpoint(&self) -> JsResult<()> {
+        Ok(self.store()?.checkpoint()?)
+    }
+
     /// The pull cursor (`"0"` before the first pull).
     pub fn cursor(&self) -> JsResult<String> {
         Ok(self.store()?.cursor()?)

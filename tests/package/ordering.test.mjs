@@ -37,6 +37,8 @@ test('a capture response is posted before the notification that follows it', asy
     posted.map((m) => (m.type === 'notify' ? `notify:${m.notification.kind}` : `${m.type}:${m.batch.map((r) => r.id)}`)),
     ['responses:2', 'notify:changes'],
   );
+  host.receive({ type: 'requests', batch: [{ id: 3, request: { op: 'close' } }] });
+  await new Promise((r) => setTimeout(r, 20));
 });
 
 test('changes wait for the acknowledgement of the previous ones; the order stays', async () => {
@@ -70,4 +72,36 @@ test('changes wait for the acknowledgement of the previous ones; the order stays
   await capture(4, 'c');
   await capture(5, 'd');
   assert.deepEqual(seen().slice(4), ['responses:4', 'changes:c', 'responses:5']);
+  host.receive({ type: 'requests', batch: [{ id: 6, request: { op: 'close' } }] });
+  await new Promise((r) => setTimeout(r, 20));
+});
+
+test('the WAL is checkpointed once writes have been quiet for a second, never after close', async () => {
+  let checkpoints = 0;
+  const original = glue.EventSourcedCore.prototype.checkpoint;
+  glue.EventSourcedCore.prototype.checkpoint = function () {
+    checkpoints++;
+    return original.call(this);
+  };
+  try {
+    const host = new CoreHost({ load: async () => glue.EventSourcedCore, post: () => {}, schedule: (task) => queueMicrotask(task) });
+    let id = 1;
+    const send = (request) => host.receive({ type: 'requests', batch: [{ id: id++, request }] });
+    send({ op: 'open', name: 'idle', options: { storage: 'memory' } });
+    await new Promise((r) => setTimeout(r, 50));
+    const capture = (key) => send({ op: 'capture', mutations: [{ collection: 'todos', type: 'insert', key, modified: { id: key } }] });
+    capture('a');
+    await new Promise((r) => setTimeout(r, 500));
+    capture('b');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(checkpoints, 0, 'a write within the second puts it off');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(checkpoints, 1);
+    capture('c');
+    send({ op: 'close' });
+    await new Promise((r) => setTimeout(r, 1300));
+    assert.equal(checkpoints, 1, 'none after close');
+  } finally {
+    glue.EventSourcedCore.prototype.checkpoint = original;
+  }
 });
