@@ -541,15 +541,6 @@ mod tests {
 
     /// Writes `rounds` transactions of 500 random keys through `vfs`;
     /// returns the write calls requested and issued, and the distinct keys.
-    fn workload(
-        path: &std::path::Path,
-        vfs: &str,
-        cache_pages: u32,
-        rounds: u64,
-    ) -> (u64, u64, usize) {
-        workload_in(path, vfs, cache_pages, rounds, "PERSIST")
-    }
-
     fn workload_in(
         path: &std::path::Path,
         vfs: &str,
@@ -601,22 +592,52 @@ mod tests {
         assert_eq!(n as usize, keys);
     }
 
+    /// The workload through the coalescing VFS over the default one, in
+    /// `dir/db`; the file is then checked through the plain VFS.
+    struct Run {
+        path: std::path::PathBuf,
+        name: String,
+        base: String,
+        requested: u64,
+        issued: u64,
+        keys: usize,
+    }
+
+    fn coalesced(dir: &tempfile::TempDir, cache_pages: u32, journal: &str) -> Run {
+        let base = default_vfs_name();
+        let name = register(&base).unwrap();
+        let path = dir.path().join("db");
+        let (requested, issued, keys) = workload_in(&path, &name, cache_pages, 20, journal);
+        check_plain(&path, &base, keys);
+        Run {
+            path,
+            name,
+            base,
+            requested,
+            issued,
+            keys,
+        }
+    }
+
     #[test]
     fn transactions_write_the_same_data_in_far_fewer_calls() {
         let _serial = serial();
         let base = default_vfs_name();
-        let name = register(&base).unwrap();
-        assert_eq!(register(&base).unwrap(), name, "registered once");
+        assert_eq!(
+            register(&base).unwrap(),
+            register(&base).unwrap(),
+            "registered once"
+        );
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let (requested, issued, keys) = workload(&path, &name, 2000, 20);
+        let Run {
+            requested, issued, ..
+        } = coalesced(&dir, 2000, "PERSIST");
         // Measured: about a third. The journal (three calls per page) becomes
         // a few calls per transaction; scattered table pages stay one each.
         assert!(
             issued * 2 < requested,
             "{issued} of {requested} write calls"
         );
-        check_plain(&path, &base, keys);
     }
 
     #[test]
@@ -624,28 +645,29 @@ mod tests {
         let _serial = serial();
         // Ten pages of cache: SQLite writes pages out during transactions and
         // reads them back after eviction, through the buffer.
-        let base = default_vfs_name();
-        let name = register(&base).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let (requested, issued, keys) = workload(&path, &name, 10, 20);
+        let Run {
+            requested, issued, ..
+        } = coalesced(&dir, 10, "PERSIST");
         assert!(issued < requested, "{issued} of {requested} write calls");
-        check_plain(&path, &base, keys);
     }
 
     #[test]
     fn wal_frames_coalesce_and_commits_without_sync_are_read_back() {
         let _serial = serial();
-        let base = default_vfs_name();
-        let name = register(&base).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let (requested, issued, keys) = workload_in(&path, &name, 2000, 20, "WAL");
+        let Run {
+            path,
+            name,
+            base,
+            requested,
+            issued,
+            keys,
+        } = coalesced(&dir, 2000, "WAL");
         assert!(
             issued * 2 < requested,
             "{issued} of {requested} write calls"
         );
-        check_plain(&path, &base, keys);
         // Commits without a sync stay buffered until something needs them:
         // a checkpoint reads the frames back through the buffer.
         let c = open_in(&path, &name, 10, "WAL");

@@ -20,6 +20,7 @@ import type {
 } from './eventsourced_db.js';
 import {
   EventSourcedError,
+  changesOf,
   toWireError,
   fromWireNotification,
   type Endpoint,
@@ -37,11 +38,6 @@ import {
 import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
-
-/** A capture's result: the changes, parsed here when they came as text. */
-function changesOf(result: VisibleChange[] | string): VisibleChange[] {
-  return typeof result === 'string' ? (JSON.parse(result) as VisibleChange[]) : result;
-}
 
 /** Captures of at least this many mutations cross to the worker as JSON text. */
 const TEXT_CAPTURE_MIN = 64;

@@ -204,6 +204,21 @@ export type WireNotification =
   | Exclude<Notification, { kind: 'changes' }>
   | { kind: 'changes'; cause: 'sync' | 'capture'; changesJson: string };
 
+/** JSON arrays as one JSON array, without parsing them. */
+export function joinArrays(texts: string[]): string {
+  const parts: string[] = [];
+  for (const t of texts) {
+    const inner = t.slice(t.indexOf('[') + 1, t.lastIndexOf(']')).trim();
+    if (inner.length > 0) parts.push(inner);
+  }
+  return `[${parts.join(',')}]`;
+}
+
+/** A capture's result: the changes, parsed when they came as text. */
+export function changesOf(result: VisibleChange[] | string): VisibleChange[] {
+  return typeof result === 'string' ? (JSON.parse(result) as VisibleChange[]) : result;
+}
+
 /** The posted form of a notification, as its receiver sees it. */
 export function fromWireNotification(n: WireNotification): Notification {
   if (n.kind !== 'changes') return n;

@@ -14,6 +14,7 @@
 import type { VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
+  joinArrays,
   type Endpoint,
   type FromHost,
   type WireNotification,
@@ -134,7 +135,8 @@ export class LeaderRelay {
   /** Sends each tab its responses, then the other tabs the changes of its captures. */
   private responses(batch: ResponseEnvelope[]): void {
     const byOrigin = new Map<Origin, ResponseEnvelope[]>();
-    const captured = new Map<Origin, VisibleChange[]>();
+    // Each origin's capture results as JSON array texts, joined unparsed.
+    const captured = new Map<Origin, string[]>();
     for (const r of batch) {
       const route = this.routes.get(r.id);
       this.routes.delete(r.id);
@@ -150,16 +152,17 @@ export class LeaderRelay {
       mine.push(r.ok ? { id: route.id, ok: true, value: r.value } : { id: route.id, ok: false, error: r.error });
       byOrigin.set(route.origin, mine);
       if (r.ok && route.op === 'capture') {
-        const list = captured.get(route.origin) ?? [];
+        const texts = captured.get(route.origin) ?? [];
         const value = r.value as VisibleChange[] | string;
-        list.push(...(typeof value === 'string' ? (JSON.parse(value) as VisibleChange[]) : value));
-        captured.set(route.origin, list);
+        texts.push(typeof value === 'string' ? value : JSON.stringify(value));
+        captured.set(route.origin, texts);
       }
     }
     for (const [origin, list] of byOrigin) this.out.toTab(origin, { type: 'responses', batch: list });
-    for (const [origin, changes] of captured) {
-      if (changes.length === 0) continue;
-      const notification: WireNotification = { kind: 'changes', cause: 'capture', changesJson: JSON.stringify(changes) };
+    for (const [origin, texts] of captured) {
+      const changesJson = joinArrays(texts);
+      if (changesJson === '[]') continue;
+      const notification: WireNotification = { kind: 'changes', cause: 'capture', changesJson };
       if (origin !== null) this.out.toTab(null, { type: 'notify', notification });
       this.out.toOthers(notification, origin);
     }

@@ -16,6 +16,7 @@
 import type { EventSourcedCore, HttpSyncConfig, Key, Mutation, SyncTransport, VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
+  joinArrays,
   toWireError,
   type CallbackMethod,
   type FromHost,
@@ -85,6 +86,7 @@ export class CoreHost {
   private held: Array<Extract<WireNotification, { kind: 'changes' }>> = [];
   private heldTimer: ReturnType<typeof setTimeout> | null = null;
   private checkpointTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastWriteAt = -Infinity;
 
   constructor(private readonly env: HostEnvironment) {}
 
@@ -205,11 +207,21 @@ export class CoreHost {
     this.notify({ kind: 'closed' });
   }
 
-  /** (Re)arms the idle checkpoint after a write. */
+  /**
+   * Notes a write; the WAL is checkpointed once writes have been quiet for
+   * `CHECKPOINT_IDLE_MS`. One timer, which looks at the last write when it
+   * fires, rather than one re-armed per write.
+   */
   private checkpointWhenIdle(): void {
-    if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+    this.lastWriteAt = now();
+    if (this.checkpointTimer === null) this.armCheckpoint(CHECKPOINT_IDLE_MS);
+  }
+
+  private armCheckpoint(ms: number): void {
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null;
+      const quiet = now() - this.lastWriteAt;
+      if (quiet < CHECKPOINT_IDLE_MS) return this.armCheckpoint(CHECKPOINT_IDLE_MS - quiet);
       // Still busy: a round or captures in flight write again soon.
       if (this.status.syncing || this.captures.length > 0) return this.checkpointWhenIdle();
       try {
@@ -217,7 +229,7 @@ export class CoreHost {
       } catch {
         // Best effort: the WAL stays and is checkpointed by SQLite later.
       }
-    }, CHECKPOINT_IDLE_MS);
+    }, ms);
     // In Node (in-process mode) this timer must not keep the process alive.
     (this.checkpointTimer as { unref?: () => void }).unref?.();
   }
@@ -488,12 +500,3 @@ function batchText(batch: PendingCapture[]): string {
   return texts.length === 1 ? texts[0]! : joinArrays(texts);
 }
 
-/** JSON arrays as one JSON array, without parsing them. */
-function joinArrays(texts: string[]): string {
-  const parts: string[] = [];
-  for (const t of texts) {
-    const inner = t.slice(t.indexOf('[') + 1, t.lastIndexOf(']')).trim();
-    if (inner.length > 0) parts.push(inner);
-  }
-  return `[${parts.join(',')}]`;
-}

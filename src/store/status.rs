@@ -17,15 +17,4 @@ impl Store {
     pub fn set_last_sync_at(&self, at_ms: i64) -> Result<()> {
         self.set_meta(LAST_SYNC_AT, &at_ms.to_string())
     }
-
-    /// Moves everything in the WAL into the database file and empties the
-    /// WAL (a no-op without one). For idle moments: a WAL left behind by a
-    /// tab that closed without `close` is read whole at the next open.
-    pub fn checkpoint(&self) -> Result<()> {
-        if self.wal {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        }
-        Ok(())
-    }
 }
