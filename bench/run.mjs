@@ -122,15 +122,18 @@ async function runs(systems, n, once) {
 
 // ---------- the cases ----------
 async function latencyCase(context, web) {
+  // Two windows of one page: the first inserts after open (V8 still compiling
+  // the code on this path) and, after WARM more, the steady state the target is for.
   log('case 1: durable capture latency of one insert');
-  const WARM = 100, N = QUICK ? 100 : 300;
+  const FIRST = 300, WARM = 1000, N = QUICK ? 100 : 300;
   const r = await runs(['floor', 'ours', 'peer'], RUNS, (s) => withPage(context, web, s, async (call) => {
     await call('open', fresh(`lat-${s}`));
+    const first = await call('latency', 'f', 0, FIRST);
     const samples = await call('latency', 'l', WARM, N);
     await call('close');
-    return { p50: pct(samples, 0.5), p95: pct(samples, 0.95), p99: pct(samples, 0.99) };
+    return { p50: pct(samples, 0.5), p95: pct(samples, 0.95), p99: pct(samples, 0.99), firstP50: pct(first, 0.5) };
   }));
-  return Object.fromEntries(['p50', 'p95', 'p99'].map((p) =>
+  return Object.fromEntries(['p50', 'p95', 'p99', 'firstP50'].map((p) =>
     [p, Object.fromEntries(Object.entries(r).map(([s, v]) => [s, stat(v.map((x) => x[p]))]))]));
 }
 
@@ -320,7 +323,8 @@ function table(res) {
   ];
   const row = (name, o, fl, pe, unit, target = '') => lines.push(`| ${name} | ${cell(o, unit)} | ${cell(fl, unit)} | ${cell(pe, unit)} | ${ratio(o, fl)} | ${ratio(o, pe)} | ${target} |`);
   const c = res.cases;
-  if (c.latency) for (const p of ['p50', 'p95', 'p99']) row(`1. one insert until persisted, ${p}`, c.latency[p].ours, c.latency[p].floor, c.latency[p].peer, 'ms', p === 'p50' ? '≤ 0.5 ms; ≤ 2x floor' : '');
+  if (c.latency) for (const p of ['p50', 'p95', 'p99']) row(`1. one insert until persisted, ${p} ⁵`, c.latency[p].ours, c.latency[p].floor, c.latency[p].peer, 'ms', p === 'p50' ? '≤ 0.5 ms; ≤ 2x floor' : '');
+  if (c.latency?.firstP50) row('1. one insert until persisted, p50 of a fresh page\'s first 300 ⁵', c.latency.firstP50.ours, c.latency.firstP50.floor, c.latency.firstP50.peer, 'ms');
   if (c.burst) {
     const { k1, k10 } = c.burst;
     row('2. 1k separate inserts until all persisted ¹', k1.ms.ours, k1.ms.floor, k1.ms.peer, 'ms');
@@ -366,6 +370,7 @@ function table(res) {
     '² both pull pages of 1000 over HTTP from the local reference server; the peer has no sync. Floor: fetch, one transaction per page, rows handed to the page.',
     '³ two browser profiles; ours with its default auto-sync (a write is pushed after 100 ms of quiet; B pulls 20 ms after the SSE notice). Floor: A stores and POSTs, B stores each SSE message.',
     '⁴ esbuild --minify bundles, @tanstack/db left out (every contender needs it); the peer\'s worker inlines its wasm.',
+    '⁵ each run one page: 300 inserts right after open (V8 still compiling this path: the "first 300" row), then 1000 warm-up inserts, then the 300 timed for p50/p95/p99.',
   ].join('\n');
 }
 

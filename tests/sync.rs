@@ -895,3 +895,84 @@ fn last_sync_at_marks_rounds_that_pulled_everything() {
     assert_eq!(r.errors.len(), 1);
     assert_eq!(store.last_sync_at().unwrap(), Some(at));
 }
+
+/// The counts of a database as a fresh connection reads them (nothing kept).
+fn recounted(path: &std::path::Path) -> eventsourced_db::model::LogCounts {
+    Store::open(
+        path.to_str().unwrap(),
+        StoreConfig::default(),
+        Box::new(SystemEnvironment),
+    )
+    .unwrap()
+    .counts()
+    .unwrap()
+}
+
+#[test]
+fn counts_kept_across_captures_match_a_recount_after_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counts.db");
+    let store = Store::open(
+        path.to_str().unwrap(),
+        StoreConfig::default(),
+        Box::new(SystemEnvironment),
+    )
+    .unwrap();
+    let server = FakeServer::new();
+    server.reject_poison_per_event.set(true);
+    let check = |step: &str| {
+        let kept = store.counts().unwrap();
+        assert_eq!(kept, recounted(&path), "after {step}");
+        kept
+    };
+    check("open");
+    // Captures move the kept counts on: the JS side asks after each one.
+    for i in 0..3 {
+        store
+            .capture(vec![insert("todos", json!({"id": format!("a{i}")}))])
+            .unwrap();
+        assert_eq!(check("a capture").pending, i + 1);
+    }
+    let named = || {
+        let mut m = insert("todos", json!({"id": "named"}));
+        m.event_id = Some("0190a0d6-3f6b-7000-8000-000000000001".into());
+        m
+    };
+    store.capture(vec![named()]).unwrap();
+    check("a capture with its own event id");
+    store.capture(vec![named()]).unwrap();
+    assert_eq!(check("a retried capture").pending, 4);
+    let mut bad = insert("todos", json!({"id": "bad"}));
+    bad.key = Value::Null;
+    assert!(store.capture(vec![bad]).is_err());
+    check("a refused capture");
+    store
+        .capture(vec![insert("todos", json!({"id": "p", "poison": true}))])
+        .unwrap();
+    server.inject(&[Event {
+        event_id: "0190a0d6-3f6b-7000-8000-0000000000ff".into(),
+        collection_id: "todos".into(),
+        kind: EventType::Insert,
+        key: Key::String("remote".into()),
+        payload: json!({"id": "remote"}).as_object().unwrap().clone(),
+        timestamp: 1,
+        changes: None,
+        client_id: None,
+        schema_version: None,
+    }]);
+    let r = run(&store, &server);
+    assert_eq!((r.pushed, r.rejected), (4, 1), "{:?}", r.errors);
+    let after = check("a sync round with a rejection and a pulled event");
+    assert_eq!((after.pending, after.rejected), (0, 1));
+    store
+        .capture(vec![insert("todos", json!({"id": "late"}))])
+        .unwrap();
+    assert_eq!(check("a capture after the round").pending, 1);
+    let rejected = store.rejections().unwrap();
+    assert!(store.clear_rejection(&rejected[0].event_id).unwrap());
+    assert_eq!(check("a cleared rejection").rejected, 0);
+    store
+        .capture(vec![insert("todos", json!({"id": "last"}))])
+        .unwrap();
+    assert_eq!(check("a last capture").pending, 2);
+}

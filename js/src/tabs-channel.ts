@@ -28,6 +28,7 @@ export class TabsChannel {
   /** This tab's id (fresh per page load). */
   readonly id: string = newTabId();
   private channel: BroadcastChannel | null = null;
+  private heard = false;
 
   constructor(
     private readonly name: string,
@@ -40,11 +41,21 @@ export class TabsChannel {
     channel.onmessage = (e: MessageEvent<TabMessage>) => {
       const m = e.data;
       if (!m || typeof m !== 'object' || m.from === this.id) return;
+      this.heard = true;
       if ('to' in m && m.to !== undefined && m.to !== this.id) return;
       if (m.t === 'host' && m.skip === this.id) return;
       this.receive(m);
     };
     this.channel = channel;
+  }
+
+  /**
+   * Whether any other tab of this database has been heard from since this
+   * one started. Every tab says `hello` when it joins (and when it follows a
+   * new leader), so a leader that heard none is alone.
+   */
+  get heardOthers(): boolean {
+    return this.heard;
   }
 
   /** Closed while the page sits in the back/forward cache (an open channel can keep it out). */

@@ -36,6 +36,13 @@ export interface RelayOutput {
   toTab(origin: Origin, message: FromHost): void;
   /** A notification for every other tab except `skip` (not this one). */
   toOthers(notification: WireNotification, skip: Origin): void;
+  /**
+   * Whether another tab may be listening. Until one has been heard from,
+   * nothing is broadcast (nor are capture results encoded for it): a tab
+   * that joins later says so first, then reads the rows and the status from
+   * the leader, after everything this tab did not broadcast.
+   */
+  othersListen(): boolean;
 }
 
 /** How long a sync round waits for another tab's headers or transport function. */
@@ -118,7 +125,9 @@ export class LeaderRelay {
       case 'notify':
         this.out.toTab(null, message);
         // `closed` concerns this tab only: the others wait for the next leader.
-        if (message.notification.kind !== 'closed') this.out.toOthers(message.notification, null);
+        if (message.notification.kind !== 'closed' && this.out.othersListen()) {
+          this.out.toOthers(message.notification, null);
+        }
         return;
       case 'callback': {
         const route = this.routes.get(message.requestId);
@@ -137,6 +146,7 @@ export class LeaderRelay {
     const byOrigin = new Map<Origin, ResponseEnvelope[]>();
     // Each origin's capture results as JSON array texts, joined unparsed.
     const captured = new Map<Origin, string[]>();
+    const othersListen = this.out.othersListen();
     for (const r of batch) {
       const route = this.routes.get(r.id);
       this.routes.delete(r.id);
@@ -151,7 +161,7 @@ export class LeaderRelay {
       const mine = byOrigin.get(route.origin) ?? [];
       mine.push(r.ok ? { id: route.id, ok: true, value: r.value } : { id: route.id, ok: false, error: r.error });
       byOrigin.set(route.origin, mine);
-      if (r.ok && route.op === 'capture') {
+      if (r.ok && route.op === 'capture' && (route.origin !== null || othersListen)) {
         const texts = captured.get(route.origin) ?? [];
         const value = r.value as VisibleChange[] | string;
         texts.push(typeof value === 'string' ? value : JSON.stringify(value));

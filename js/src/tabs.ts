@@ -72,6 +72,7 @@ export class TabsEndpoint implements Endpoint {
         ...(skip !== null && { skip }),
         message: { type: 'notify', notification },
       }),
+    othersListen: () => this.channel.heardOthers,
   };
 
   constructor(private readonly options: TabsOptions) {
@@ -171,6 +172,8 @@ export class TabsEndpoint implements Endpoint {
 
   /** A new leader: tell the client, answer its `open`, send it every unanswered request. */
   private follow(leader: string, info: OpenInfo): void {
+    // A new leader that never heard of this tab would not broadcast to it.
+    if (leader !== this.channel.id) this.channel.send({ t: 'hello', from: this.channel.id });
     this.leader = leader;
     this.info = info;
     this.listener?.({ type: 'notify', notification: { kind: 'leader', isLeader: leader === this.channel.id } });

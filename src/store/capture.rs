@@ -134,8 +134,11 @@ impl Store {
             .map(check)
             .collect::<Result<Vec<_>>>()?;
         let now = self.env.now_ms();
-        let ids = new_event_ids(&*self.env, now, checked.len());
-        self.write(|tx| {
+        // Ids for the mutations that bring none (the JS side mints its own).
+        let unnamed = checked.iter().filter(|c| c.event_id.is_none()).count();
+        let mut ids = new_event_ids(&*self.env, now, unnamed).into_iter();
+        let changes_before = self.conn.total_changes();
+        let (appended, last_seq, changes) = self.write(|tx| {
             // The collection of each mutation (a batch is usually one: its id
             // is looked up once).
             let mut collections = Vec::with_capacity(checked.len());
@@ -151,8 +154,7 @@ impl Store {
             }
             let event_ids: Vec<uuid::Uuid> = checked
                 .iter()
-                .zip(ids)
-                .map(|(c, minted)| c.event_id.unwrap_or(minted))
+                .map(|c| c.event_id.or_else(|| ids.next()).expect("one id minted per unnamed mutation"))
                 .collect();
             // Ids the caller supplied may be in the log already (a retry).
             let mut retried: HashSet<uuid::Uuid> = HashSet::new();
@@ -283,8 +285,11 @@ impl Store {
                     )));
                 }
             }
+            let (appended, last_seq) = (rows.len() as u64, rows.last().map(|r| r.seq));
             drop(rows);
-            cache.flush(self)
-        })
+            Ok((appended, last_seq, cache.flush(self)?))
+        })?;
+        self.counts_captured(changes_before, appended, last_seq);
+        Ok(changes)
     }
 }

@@ -15,7 +15,7 @@ mod rows;
 pub(crate) mod schema;
 mod status;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::env::{new_event_id, Environment};
 use crate::error::{Error, Result};
-use crate::model::RowJson;
+use crate::model::{LogCounts, RowJson};
 
 pub use outbox::PushOutcome;
 pub use query::VisibleRowsPage;
@@ -151,6 +151,10 @@ pub struct Store {
     collections: RefCell<Collections>,
     /// The connection journals to a WAL (see `write_refetchable`).
     wal: bool,
+    /// The counts last read, with the connection's change count then. Valid
+    /// while nothing else wrote: a capture moves them on itself, so a status
+    /// display costs O(1) per write instead of a scan of the pending events.
+    counts: Cell<Option<(u64, LogCounts)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -224,6 +228,7 @@ impl Store {
             config,
             collections: RefCell::new(Collections::default()),
             wal,
+            counts: Cell::new(None),
         };
         let client_id = match store.meta("client_id")? {
             Some(id) => id,

@@ -201,9 +201,16 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Pending, rejected and total counts.
+    /// Pending, rejected and total counts. Read once, then kept up to date
+    /// by captures; any other write makes the next call count again.
     pub fn counts(&self) -> Result<LogCounts> {
-        Ok(self
+        let changes = self.conn.total_changes();
+        if let Some((at, counts)) = self.counts.get() {
+            if at == changes {
+                return Ok(counts);
+            }
+        }
+        let counts = self
             .conn
             .prepare_cached(
                 "SELECT (SELECT count(*) FROM events WHERE seq >= ?1 AND origin = 0 AND applied = 0 AND status IN (0, 1)),
@@ -216,7 +223,24 @@ impl Store {
                     rejected: r.get::<_, i64>(1)? as u64,
                     total: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
                 })
-            })?)
+            })?;
+        self.counts.set(Some((changes, counts)));
+        Ok(counts)
+    }
+
+    /// After a capture appended `appended` pending events, the last with seq
+    /// `last_seq`: moves the kept counts on if they were current before it
+    /// (`before`, the change count then), else leaves them to be recounted.
+    pub(super) fn counts_captured(&self, before: u64, appended: u64, last_seq: Option<i64>) {
+        let kept = self.counts.get().filter(|(at, _)| *at == before);
+        self.counts.set(kept.map(|(_, c)| {
+            let counts = LogCounts {
+                pending: c.pending + appended,
+                total: last_seq.map_or(c.total, |s| s as u64),
+                ..c
+            };
+            (self.conn.total_changes(), counts)
+        }));
     }
 
     fn logged_event(&self, r: &SqlRow<'_>) -> Result<LoggedEvent> {

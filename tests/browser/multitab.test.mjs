@@ -131,6 +131,41 @@ test('three tabs write concurrently: every write in the log once, the same rows 
   }
 });
 
+test('a tab alone broadcasts nothing; a tab that joins while it writes shows every row', async () => {
+  const db = 'tabs-alone-then-joined';
+  const a = await context.newPage();
+  // Counts the leader's change notifications to other tabs (host messages to all).
+  await a.addInitScript(() => {
+    const post = BroadcastChannel.prototype.postMessage;
+    window.broadcasts = 0;
+    BroadcastChannel.prototype.postMessage = function (m) {
+      if (m?.t === 'host' && m.to === undefined) window.broadcasts++;
+      return post.call(this, m);
+    };
+  });
+  a.on('pageerror', (e) => pageErrors.push(`[A] ${e.message}`));
+  await a.goto(`${web.url}/tabs.html?tab=A&server=${encodeURIComponent(server.url)}`);
+  await openDb(a, db);
+  let b;
+  try {
+    await a.evaluate(() => tabs.startWriting('c-alone', 0, 50));
+    assert.deepEqual(await a.evaluate(() => tabs.finishWriting()), { written: 50, errors: [] });
+    assert.equal(await a.evaluate(() => window.broadcasts), 0, 'a tab alone broadcast changes');
+    // B opens while A keeps writing: A's writes before B was heard are in B's
+    // hydration, the ones after reach it as notifications.
+    await a.evaluate(() => tabs.startWriting('c-during', 2, 100));
+    b = await openTab(db, 'B');
+    assert.deepEqual(await a.evaluate(() => tabs.finishWriting()), { written: 100, errors: [] });
+    assert.ok((await a.evaluate(() => window.broadcasts)) > 0, 'A never broadcast after B joined');
+    const rows = await assertConverged([a, b], 'c-');
+    assert.equal(rows.length, 150);
+    assertNoPageErrors();
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+});
+
 test('the leader tab closes in the middle of writes: another takes over, nothing is lost', async () => {
   const db = 'tabs-leader-closes';
   const pages = [await openTab(db, 'A'), await openTab(db, 'B'), await openTab(db, 'C')];
