@@ -44,8 +44,8 @@ export class Binding implements CollectionHost {
     };
   }
 
-  visibleRows(collection: string): ReturnType<CollectionHost['visibleRows']> {
-    return this.client.visibleRows(collection);
+  visibleRowPages(collection: string, onPage: Parameters<CollectionHost['visibleRowPages']>[1]): Promise<void> {
+    return this.client.visibleRowPages(collection, onPage);
   }
 
   history(collection: string, key: Key): Promise<LoggedEvent[]> {

@@ -71,8 +71,11 @@ export interface EventSourcedCollectionUtils<TKey extends string | number = stri
 export interface CollectionHost {
   /** Persists a TanStack transaction; resolves once its rows are written back. */
   persist(transaction: TransactionLike): Promise<void>;
-  /** Loads the visible rows of a collection for hydration. */
-  visibleRows(collection: string): Promise<Array<{ key: Key; value: Record<string, unknown> }>>;
+  /** Loads the visible rows of a collection for hydration, page by page. */
+  visibleRowPages(
+    collection: string,
+    onPage: (rows: Array<{ key: Key; value: Record<string, unknown> }>) => void,
+  ): Promise<void>;
   history(collection: string, key: Key): Promise<LoggedEvent[]>;
   /** Registers the sink that receives a collection's visible changes. */
   attach(collection: string, sink: RowSink): () => void;
@@ -108,12 +111,18 @@ export class RowSink {
     private readonly getKey: (row: Row) => string | number,
   ) {}
 
-  /** Writes the hydration snapshot, then whatever arrived meanwhile, then marks ready. */
-  hydrate(rows: ReadonlyArray<{ value: Row }>): void {
-    const { begin, write, commit, markReady } = this.params;
+  /** Writes one page of the hydration snapshot (before `hydrated`). */
+  hydratePage(rows: ReadonlyArray<{ value: Row }>): void {
+    if (rows.length === 0) return;
+    const { begin, write, commit } = this.params;
     begin();
     for (const { value } of rows) write({ type: 'insert', value });
     commit();
+  }
+
+  /** After the last snapshot page: whatever arrived meanwhile, then ready. */
+  hydrated(): void {
+    const { markReady } = this.params;
     const pending = this.buffer ?? [];
     this.buffer = null;
     if (pending.length > 0) this.apply(pending);
@@ -213,9 +222,9 @@ export function eventSourcedCollectionOptions<T extends object, TKey extends str
         const sink = new RowSink(params, getKey);
         const detach = host.attach(name, sink);
         let live = true;
-        host.visibleRows(name).then(
-          (rows) => {
-            if (live) sink.hydrate(rows);
+        host.visibleRowPages(name, (rows) => live && sink.hydratePage(rows)).then(
+          () => {
+            if (live) sink.hydrated();
           },
           (error: unknown) => {
             if (live) params.markError(error);

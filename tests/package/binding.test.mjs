@@ -46,8 +46,9 @@ function fakeServer() {
         return { confirmed, rejected };
       },
       async pull(since, limit) {
-        const events = log.filter((e) => e.globalSeq > Number(since)).slice(0, limit);
-        return { events, cursor: events.at(-1)?.cursor ?? since, hasMore: false };
+        const after = log.filter((e) => e.globalSeq > Number(since));
+        const events = after.slice(0, limit);
+        return { events, cursor: events.at(-1)?.cursor ?? since, hasMore: after.length > limit };
       },
     },
     /** An event written by another device. */
@@ -460,5 +461,36 @@ test('one insert of 10k rows is one capture of 10k events (ids minted past the r
   assert.equal(new Set(events.map((e) => e.eventId)).size, 10_000, 'every mutation has its own event id');
   assert.equal(db.status.pendingCount, 10_000);
   assert.equal(db.collections.todos.size, 10_000);
+  await db.dispose();
+});
+
+test('a collection hydrates page by page; changes that arrive meanwhile land after the snapshot', async () => {
+  const server = fakeServer();
+  const db = await open({
+    sync: server.transport,
+    autoSync: false,
+    collections: { todos: { getKey: (t) => t.id }, projects: { getKey: (p) => p.id, startSync: false } },
+  });
+  const n = 4_500; // more than one hydration page
+  await db.client.capture(Array.from({ length: n }, (_, i) => ({ collection: 'projects', type: 'insert', key: `p${i}`, modified: { id: `p${i}`, n: i } })));
+  assert.equal((await db.sync()).pushed, n);
+  server.remote({ collectionId: 'projects', type: 'update', key: `p${n - 1}`, payload: { id: `p${n - 1}`, n: -1 } });
+  server.remote({ collectionId: 'projects', type: 'delete', key: 'p0', payload: { id: 'p0', n: 0 } });
+  const pages = [];
+  const request = db.client.request.bind(db.client);
+  db.client.request = (r) => {
+    if (r.op === 'visibleRows') pages.push(r.limit);
+    return request(r);
+  };
+  // The round's changes reach the collection while its pages are still coming.
+  const { projects } = db.collections;
+  const loaded = projects.preload();
+  const round = db.sync();
+  await Promise.all([loaded, round]);
+  assert.ok(pages.length >= 2, `hydrated in ${pages.length} page(s)`);
+  assert.equal(projects.size, n - 1);
+  assert.equal(projects.get('p0'), undefined);
+  assert.deepEqual(plain(projects.get(`p${n - 1}`)), { id: `p${n - 1}`, n: -1 });
+  assert.deepEqual(plain(projects.get('p1')), { id: 'p1', n: 1 });
   await db.dispose();
 });
