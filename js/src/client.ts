@@ -411,7 +411,7 @@ async function startWorker(options: CoreClientOptions): Promise<Endpoint> {
   if (options.workerUrl !== undefined) {
     return workerEndpoint(await whenReady(() => new Worker(options.workerUrl!, { type: 'module' }), timeout));
   }
-  // The wasm compiles here (from the browser's code cache on later visits)
+  // The wasm compiles here (from the browser's wasm code cache where it keeps one)
   // while the worker loads, instead of after it: a shorter cold start.
   const compiled = options.wasmUrl === undefined ? compileDefaultWasm() : null;
   try {
