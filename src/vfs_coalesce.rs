@@ -535,6 +535,24 @@ mod tests {
         c
     }
 
+    /// SQLite finds the file sound.
+    fn assert_intact(c: &Connection) {
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    /// Every `v` of table `t`.
+    fn values(c: &Connection) -> Vec<String> {
+        c.prepare("SELECT v FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     fn key(round: u64, i: u64) -> String {
         format!("{:016x}", (i * 2_654_435_761 + round * 97) % 1_000_003)
     }
@@ -566,10 +584,7 @@ mod tests {
             }
             tx.commit().unwrap();
         }
-        let ok: String = c
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&c);
         drop(c);
         let after = write_counts(vfs).unwrap();
         (
@@ -582,10 +597,7 @@ mod tests {
     /// The file, read through the plain VFS: intact, with every key.
     fn check_plain(path: &std::path::Path, base: &str, keys: usize) {
         let plain = open(path, base, 2000);
-        let ok: String = plain
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&plain);
         let n: i64 = plain
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -703,18 +715,8 @@ mod tests {
                 .unwrap();
         }
         tx.rollback().unwrap();
-        let rows: Vec<String> = c
-            .prepare("SELECT v FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(rows, ["kept"]);
-        let ok: String = c
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_eq!(values(&c), ["kept"]);
+        assert_intact(&c);
     }
 
     /// Set: every write of the `failing` VFS fails as on a full disk.
@@ -834,10 +836,7 @@ mod tests {
         store.capture(vec![insert("after")]).unwrap();
         drop(store);
         let plain = open_in(&path, &default_vfs_name(), 2000, "WAL");
-        let ok: String = plain
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_intact(&plain);
         let n: i64 = plain
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .unwrap();
@@ -877,18 +876,8 @@ mod tests {
         drop(tx);
         drop(c);
         let reopened = open(&crashed, &name, 2000);
-        let rows: Vec<String> = reopened
-            .prepare("SELECT v FROM t")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(rows, ["kept"]);
-        let ok: String = reopened
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_eq!(values(&reopened), ["kept"]);
+        assert_intact(&reopened);
     }
 
     #[test]

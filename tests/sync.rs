@@ -45,6 +45,21 @@ fn pull_only(store: &Store, server: &FakeServer) {
     store.apply_pull(page).unwrap();
 }
 
+/// Another device's insert of row `{"id": key}`, as the server holds it.
+fn remote_insert(event_id: &str, collection: &str, key: &str) -> Event {
+    Event {
+        event_id: event_id.into(),
+        collection_id: collection.into(),
+        kind: EventType::Insert,
+        key: Key::String(key.into()),
+        payload: json!({"id": key}).as_object().unwrap().clone(),
+        timestamp: 1,
+        changes: None,
+        client_id: None,
+        schema_version: None,
+    }
+}
+
 #[derive(Default)]
 struct Recorder {
     changes: Vec<VisibleChange>,
@@ -453,17 +468,7 @@ fn events_of_unknown_types_and_collections_are_kept_reported_and_do_not_stop_syn
         ..Default::default()
     };
     let store = Store::open_in_memory(config, Box::new(SystemEnvironment)).unwrap();
-    let ev = |id: &str, coll: &str| Event {
-        event_id: id.into(),
-        collection_id: coll.into(),
-        kind: EventType::Insert,
-        key: Key::String(id.into()),
-        payload: json!({"id": id}).as_object().unwrap().clone(),
-        timestamp: 1,
-        changes: None,
-        client_id: None,
-        schema_version: None,
-    };
+    let ev = |id: &str, coll: &str| remote_insert(id, coll, id);
     server.inject(&[ev("00000000-0000-7000-8000-000000000001", "todos")]);
     server.inject(&[ev("00000000-0000-7000-8000-000000000002", "notes")]);
     server.log.borrow_mut().push(PulledEvent {
@@ -712,20 +717,7 @@ fn an_undeclared_collection_learns_numeric_keys_from_local_captures_not_from_str
 fn non_uuid_event_ids_from_a_server_are_kept_verbatim() {
     let server = FakeServer::new();
     let store = memory_store();
-    let mut e = PulledEvent::from_event(
-        &Event {
-            event_id: "srv-42".into(),
-            collection_id: "todos".into(),
-            kind: EventType::Insert,
-            key: Key::String("k".into()),
-            payload: json!({"id": "k"}).as_object().unwrap().clone(),
-            timestamp: 1,
-            changes: None,
-            client_id: None,
-            schema_version: None,
-        },
-        1,
-    );
+    let mut e = PulledEvent::from_event(&remote_insert("srv-42", "todos", "k"), 1);
     e.cursor = None;
     server.log.borrow_mut().push(e);
     let r = run(&store, &server);
@@ -949,17 +941,11 @@ fn counts_kept_across_captures_match_a_recount_after_every_kind_of_write() {
     store
         .capture(vec![insert("todos", json!({"id": "p", "poison": true}))])
         .unwrap();
-    server.inject(&[Event {
-        event_id: "0190a0d6-3f6b-7000-8000-0000000000ff".into(),
-        collection_id: "todos".into(),
-        kind: EventType::Insert,
-        key: Key::String("remote".into()),
-        payload: json!({"id": "remote"}).as_object().unwrap().clone(),
-        timestamp: 1,
-        changes: None,
-        client_id: None,
-        schema_version: None,
-    }]);
+    server.inject(&[remote_insert(
+        "0190a0d6-3f6b-7000-8000-0000000000ff",
+        "todos",
+        "remote",
+    )]);
     let r = run(&store, &server);
     assert_eq!((r.pushed, r.rejected), (4, 1), "{:?}", r.errors);
     let after = check("a sync round with a rejection and a pulled event");

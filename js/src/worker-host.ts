@@ -16,6 +16,7 @@
 import type { EventSourcedCore, HttpSyncConfig, Key, Mutation, SyncTransport, VisibleChange } from './eventsourced_db.js';
 import {
   EventSourcedError,
+  changesOf,
   joinArrays,
   toWireError,
   type CallbackMethod,
@@ -280,7 +281,7 @@ export class CoreHost {
       }
     } else {
       try {
-        all = JSON.parse(core.captureJson(batchText(batch))) as VisibleChange[];
+        all = changesOf(core.captureJson(batchText(batch)));
         this.splitResults(batch, all);
       } catch {
         // One bad request must not fail the others: each alone.
@@ -335,8 +336,6 @@ export class CoreHost {
     const core = this.need();
     const run = async (): Promise<WireSyncResult> => {
       this.setStatus({ syncing: true });
-      // Whatever the round wrote, checkpointed once things are quiet.
-      const done = () => this.checkpointWhenIdle();
       try {
         const result = await core.sync({
           transport: this.transportFor(requestId, transport),
@@ -346,12 +345,13 @@ export class CoreHost {
         });
         const errors = result.errors.map(toWireError);
         this.setStatus({ syncing: false, lastSyncAt: Date.now(), lastError: errors.at(-1) ?? null });
-        done();
         return { pushed: result.pushed, pulled: result.pulled, rejected: result.rejected, errors };
       } catch (e) {
         this.setStatus({ syncing: false, lastError: toWireError(e) });
-        done();
         throw e;
+      } finally {
+        // Whatever the round wrote, checkpointed once things are quiet.
+        this.checkpointWhenIdle();
       }
     };
     // One round at a time per database: queued rounds run in order.
@@ -480,7 +480,7 @@ function rowsOf(c: PendingCapture): Array<[string, Key]> {
 }
 
 function captureAny(core: EventSourcedCore, mutations: Mutation[] | string): VisibleChange[] {
-  return typeof mutations === 'string' ? (JSON.parse(core.captureJson(mutations)) as VisibleChange[]) : core.capture(mutations);
+  return changesOf(typeof mutations === 'string' ? core.captureJson(mutations) : core.capture(mutations));
 }
 
 /** The mutations of coalesced captures as one JSON array: one `stringify` for the objects, texts joined as they are. */
