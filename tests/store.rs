@@ -217,6 +217,14 @@ fn a_full_disk_fails_the_write_with_its_code_and_keeps_earlier_writes() {
     assert_eq!(rows.len(), 1, "the failed batch left nothing behind");
     assert_eq!(rows[0].key, json!("kept"));
     assert_eq!(store.counts().unwrap().total, 1);
+    // Nothing of the failed transaction stays open: the next write works.
+    store
+        .capture(vec![insert(
+            "todos",
+            json!({"id": "after", "title": "small"}),
+        )])
+        .unwrap();
+    assert_eq!(store.visible_rows("todos").unwrap().len(), 2);
 }
 
 #[test]

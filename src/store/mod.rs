@@ -18,7 +18,7 @@ mod status;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -277,14 +277,17 @@ impl Store {
     /// Runs `f` in one transaction and commits it. On any error the
     /// transaction rolls back and the in-memory copy of the `collections`
     /// table is reloaded, so that it never names a row the rollback removed.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.unchecked_transaction()?;
-        let out = f(&tx).and_then(|v| {
-            tx.commit()?;
+    ///
+    /// `BEGIN` and `COMMIT` come from the statement cache: rusqlite's own
+    /// transaction parses both again for every write, a capture included.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let open = OpenTransaction::begin(&self.conn)?;
+        let out = f(&self.conn).and_then(|v| {
+            open.commit()?;
             Ok(v)
         });
         if out.is_err() {
-            // The transaction is rolled back by now (dropped or failed commit).
+            // The transaction is rolled back by now (failed, or dropped open).
             let _ = self.load_collections();
         }
         out
@@ -295,7 +298,7 @@ impl Store {
     /// without waiting for the disk (`synchronous = NORMAL`: the file stays
     /// consistent and the page goes with its cursor, so it is pulled again);
     /// the next durable commit's sync covers it. Otherwise a plain `write`.
-    fn write_refetchable<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    fn write_refetchable<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         if !self.wal {
             return self.write(f);
         }
@@ -505,6 +508,32 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_leaves_nothing_and_no_open_transaction() {
+        let store =
+            Store::open_in_memory(StoreConfig::default(), Box::new(SystemEnvironment)).unwrap();
+        let meta = |store: &Store| store.meta("probe").unwrap();
+        let failed: Result<()> = store.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('probe', 'half')",
+                [],
+            )?;
+            Err(Error::Storage("boom".into()))
+        });
+        assert!(failed.is_err());
+        assert!(store.conn.is_autocommit(), "rolled back, not left open");
+        assert_eq!(meta(&store), None, "the half-done write is gone");
+        store
+            .write(|tx| {
+                Ok(tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('probe', 'whole')",
+                    [],
+                )?)
+            })
+            .unwrap();
+        assert_eq!(meta(&store).as_deref(), Some("whole"));
+    }
+
+    #[test]
     fn only_refetchable_writes_commit_unsynced_and_only_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
         let store = file_store(&dir);
@@ -541,5 +570,33 @@ mod tests {
                 .unwrap(),
             FULL
         );
+    }
+}
+
+/// A transaction begun with the cached `BEGIN`: rolled back when dropped
+/// before [`OpenTransaction::commit`] (an error or a panic inside it).
+struct OpenTransaction<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> OpenTransaction<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(OpenTransaction { conn })
+    }
+
+    fn commit(self) -> Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        // After a COMMIT there is nothing open; after a failed one SQLite
+        // may have rolled back itself.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
