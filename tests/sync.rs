@@ -962,3 +962,45 @@ fn counts_kept_across_captures_match_a_recount_after_every_kind_of_write() {
         .unwrap();
     assert_eq!(check("a last capture").pending, 2);
 }
+
+#[test]
+fn a_page_the_server_repeats_is_applied_once_with_own_events_in_it() {
+    let server = FakeServer::new();
+    let a = memory_store();
+    let b = memory_store();
+    a.capture(vec![insert("todos", json!({"id": "a1", "n": 1}))])
+        .unwrap();
+    run(&a, &server);
+    b.capture(vec![insert("todos", json!({"id": "b1", "n": 1}))])
+        .unwrap();
+    run(&b, &server);
+    run(&a, &server);
+    let total = a.counts().unwrap().total;
+    // The whole log again, from the start, as a server with a broken cursor would send it.
+    let page = block_on(eventsourced_db::sync::Transport::pull(&server, "0", 1000)).unwrap();
+    assert_eq!(page.events.len(), 2);
+    let out = a.apply_pull(page).unwrap();
+    assert_eq!((out.applied, out.settled, out.changes.len()), (0, 0, 0));
+    assert_eq!(a.counts().unwrap().total, total, "nothing stored twice");
+    assert_eq!(rows(&a, "todos").len(), 2);
+}
+
+#[test]
+fn two_events_a_broken_server_gave_one_global_seq_are_both_kept_and_applied() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    let x = PulledEvent::from_event(
+        &remote_insert("0190a000-0000-7000-8000-000000000001", "todos", "x"),
+        7,
+    );
+    let y = PulledEvent::from_event(
+        &remote_insert("0190a000-0000-7000-8000-000000000002", "todos", "y"),
+        7,
+    );
+    server.log.borrow_mut().extend([x, y]);
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(store.counts().unwrap().total, 2);
+    let keys: Vec<String> = rows(&store, "todos").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["\"x\"", "\"y\""]);
+}

@@ -16,6 +16,10 @@ use crate::fold::Row;
 use crate::model::{Mutation, RowJson, VisibleChange};
 use crate::protocol::{number_text, EventType};
 
+/// Which of the ids a caller supplied are local events already (`IN` and
+/// the ids follow).
+pub(super) const RETRIED_IDS: &str = "SELECT event_id FROM events WHERE origin = 0 AND event_id IN";
+
 /// An event about to be written.
 struct NewEvent {
     seq: i64,
@@ -166,7 +170,7 @@ impl Store {
                 .collect();
             batch::query_in(
                 tx,
-                "SELECT event_id FROM events WHERE event_id IN",
+                RETRIED_IDS,
                 "",
                 &[],
                 &supplied,

@@ -507,6 +507,111 @@ mod tests {
             .unwrap();
     }
 
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan(store: &Store, sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn lookups_by_event_id_or_global_seq_search_an_index_never_the_log() {
+        let store =
+            Store::open_in_memory(StoreConfig::default(), Box::new(SystemEnvironment)).unwrap();
+        let id: &dyn rusqlite::ToSql = &[7u8; 16].to_vec();
+        let cases: [(&str, String, Vec<&dyn rusqlite::ToSql>); 4] = [
+            (
+                "events_local_id",
+                format!("{} (?, ?)", replay::OWN_EVENTS_BY_ID),
+                vec![id, id],
+            ),
+            (
+                "events_local_id",
+                format!("{} (?, ?)", capture::RETRIED_IDS),
+                vec![id, id],
+            ),
+            (
+                "events_local_id",
+                replay::SETTLE_OWN.to_string(),
+                vec![id, &3],
+            ),
+            (
+                "events_pulled",
+                format!("{} (?, ?)", replay::PULLED_BY_GLOBAL_SEQ),
+                vec![&9, &1, &2],
+            ),
+        ];
+        for (index, sql, params) in cases {
+            let plan = plan(&store, &sql, &params);
+            assert!(
+                plan.contains(index) && !plan.contains("SCAN"),
+                "{sql}\n{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v2_database_migrates_to_v3_with_its_log_and_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        schema::migrate_to(&conn, 2).unwrap();
+        // A remote event (applied) and this device's pending insert of `l`.
+        conn.execute_batch(
+            r#"
+            INSERT INTO collections (id, name, key_kind) VALUES (1, 'todos', 'string');
+            INSERT INTO events (seq, event_id, collection, kind, key, payload, timestamp, origin, status, applied, global_seq)
+              VALUES (1, x'0190a000000070008000000000000001', 1, 0, 'r', '{"id":"r"}', 1, 1, 2, 1, 1);
+            INSERT INTO events (seq, event_id, collection, kind, key, payload, timestamp, origin, status, applied)
+              VALUES (2, x'0190a000000070008000000000000002', 1, 0, 'l', '{"id":"l"}', 2, 0, 0, 0);
+            INSERT INTO rows (collection, key, confirmed, pending, last_pending, visible_seq)
+              VALUES (1, 'r', '{"id":"r"}', 0, NULL, NULL), (1, 'l', NULL, 1, 2, 2);
+            INSERT INTO meta (name, value) VALUES ('cursor', '1')
+              ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+            "#,
+        )
+        .unwrap();
+        drop(conn);
+        let store = file_store(&dir);
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::LATEST);
+        let keys: Vec<String> = store
+            .visible_rows("todos")
+            .unwrap()
+            .iter()
+            .map(|r| r.key.to_string())
+            .collect();
+        assert_eq!(keys, ["\"l\"", "\"r\""]);
+        assert_eq!(
+            (
+                store.counts().unwrap().pending,
+                store.counts().unwrap().total
+            ),
+            (1, 2)
+        );
+        // The pending event comes back through pull: found by id, settled, not stored again.
+        let page: crate::protocol::PullResponse = serde_json::from_value(serde_json::json!({
+            "events": [{"globalSeq": 2, "eventId": "0190a000-0000-7000-8000-000000000002",
+                        "collectionId": "todos", "type": "insert", "key": "l", "payload": {"id": "l"}, "timestamp": 2}],
+            "cursor": "2", "hasMore": false,
+        }))
+        .unwrap();
+        let out = store.apply_pull(page).unwrap();
+        assert_eq!(out.settled, 1);
+        assert_eq!(
+            (
+                store.counts().unwrap().pending,
+                store.counts().unwrap().total
+            ),
+            (0, 2)
+        );
+    }
+
     #[test]
     fn a_failed_write_leaves_nothing_and_no_open_transaction() {
         let store =

@@ -102,7 +102,7 @@ impl Store {
             outcome.rejections = rejections;
             {
                 let mut mark_sent = tx.prepare_cached(
-                    "UPDATE events SET status = 1 WHERE event_id = ?1 AND status = 0",
+                    "UPDATE events SET status = 1 WHERE event_id = ?1 AND origin = 0 AND status = 0",
                 )?;
                 for id in &ids {
                     outcome.sent += mark_sent.execute([SqlId::new(id)])? as u64;

@@ -196,7 +196,7 @@ impl Store {
     pub fn clear_rejection(&self, event_id: &str) -> Result<bool> {
         let n = self
             .conn
-            .prepare_cached("UPDATE events SET reject_cleared = 1 WHERE event_id = ?1 AND status = 3 AND reject_cleared = 0")?
+            .prepare_cached("UPDATE events SET reject_cleared = 1 WHERE event_id = ?1 AND origin = 0 AND status = 3 AND reject_cleared = 0")?
             .execute([SqlId::new(event_id)])?;
         Ok(n > 0)
     }

@@ -44,6 +44,28 @@ pub struct ReplayOutcome {
     pub unrecognized: Vec<Unrecognized>,
 }
 
+/// This device's events among a page's ids (`IN` and the ids follow).
+pub(super) const OWN_EVENTS_BY_ID: &str =
+    "SELECT event_id, applied, status, collection, key FROM events WHERE origin = 0 AND event_id IN";
+/// Pulled events stored before the page (`?1`: the last seq then), by globalSeq.
+pub(super) const PULLED_BY_GLOBAL_SEQ: &str =
+    "SELECT global_seq, event_id FROM events WHERE origin = 1 AND seq <= ?1 AND global_seq IN";
+/// Settles an own event that came back: `?1` its id, `?2` its globalSeq.
+pub(super) const SETTLE_OWN: &str =
+    "UPDATE events SET status = 2, applied = 1, global_seq = ?2, reject_code = NULL, reject_reason = NULL
+     WHERE event_id = ?1 AND origin = 0";
+
+/// A pulled event with what replay works out of it first: its type and key
+/// (or why it is not understood), the key's text, the collection's id and
+/// the field changes as text.
+type Prepared = (
+    PulledEvent,
+    std::result::Result<(EventType, Key), String>,
+    String,
+    i64,
+    Option<String>,
+);
+
 /// A pulled event's type and key, when this version understands it.
 fn understand(e: &PulledEvent) -> std::result::Result<(EventType, Key), String> {
     let kind =
@@ -69,7 +91,7 @@ impl Store {
             let mut outcome = ReplayOutcome::default();
             // 1. What each event is, in memory.
             let mut last: Option<(String, i64)> = None;
-            let mut prepared = Vec::with_capacity(page.events.len());
+            let mut prepared: Vec<Prepared> = Vec::with_capacity(page.events.len());
             for e in page.events {
                 let parsed = understand(&e);
                 let key_text = match &parsed {
@@ -87,12 +109,36 @@ impl Store {
                 let changes = e.changes.as_ref().map(serde_json::to_string).transpose()?;
                 prepared.push((e, parsed, key_text, collection, changes));
             }
-            // 2. Every event into the log, many rows per statement; an id the
-            //    log has already (this device's own event, or a repeat) is left
-            //    as it is.
+            // 2. This device's own events among them, found by id: they settle
+            //    their local copy and are not stored a second time.
+            let mut own: HashMap<String, (bool, i64, i64, String)> = HashMap::new();
+            let ids: Vec<SqlId<'_>> = prepared
+                .iter()
+                .map(|(e, ..)| SqlId::new(&e.event_id))
+                .collect();
+            batch::query_in(
+                tx,
+                OWN_EVENTS_BY_ID,
+                "",
+                &[],
+                &ids,
+                |stmt, i, id| Ok(stmt.raw_bind_parameter(i, id)?),
+                |r| {
+                    let id = r.get::<_, IdText>(0)?.0;
+                    own.insert(id, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+                    Ok(())
+                },
+            )?;
+            // 3. Every other event into the log, many rows per statement. One
+            //    the log has already (a page the server repeats: the same
+            //    globalSeq and id) is left as it is.
             let last_seq: i64 = tx
                 .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
                 .query_row([], |r| r.get(0))?;
+            let fresh: Vec<&Prepared> = prepared
+                .iter()
+                .filter(|p| !own.contains_key(&p.0.event_id))
+                .collect();
             let inserted = batch::execute(
                 tx,
                 "INSERT OR IGNORE INTO events (event_id, collection, kind, key, payload, changes, timestamp,
@@ -100,7 +146,7 @@ impl Store {
                 "(?, ?, ?, ?, ?, ?, ?, 1, 2, ?, ?, ?, ?)",
                 "",
                 11,
-                &prepared,
+                &fresh,
                 |stmt, i, (e, parsed, key_text, collection, changes)| {
                     stmt.raw_bind_parameter(i, SqlId::new(&e.event_id))?;
                     stmt.raw_bind_parameter(i + 1, collection)?;
@@ -116,24 +162,20 @@ impl Store {
                     Ok(())
                 },
             )?;
-            // The ids that were in the log before this page: (origin, applied,
-            // status, collection, key). Only looked up when some were.
-            let mut known: HashMap<String, (i64, bool, i64, i64, String)> = HashMap::new();
-            if inserted < prepared.len() {
-                let ids: Vec<SqlId<'_>> = prepared
-                    .iter()
-                    .map(|(e, ..)| SqlId::new(&e.event_id))
-                    .collect();
+            // The pulled events that were in the log before this page, as
+            // (globalSeq, id). Only looked up when some were.
+            let mut stored: HashSet<(i64, String)> = HashSet::new();
+            if inserted < fresh.len() {
+                let seqs: Vec<i64> = fresh.iter().map(|p| p.0.global_seq as i64).collect();
                 batch::query_in(
                     tx,
-                    "SELECT event_id, origin, applied, status, collection, key FROM events WHERE seq <= ?1 AND event_id IN",
+                    PULLED_BY_GLOBAL_SEQ,
                     "",
                     &[&last_seq],
-                    &ids,
-                    |stmt, i, id| Ok(stmt.raw_bind_parameter(i, id)?),
+                    &seqs,
+                    |stmt, i, seq| Ok(stmt.raw_bind_parameter(i, seq)?),
                     |r| {
-                        let id = r.get::<_, IdText>(0)?.0;
-                        known.insert(id, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?));
+                        stored.insert((r.get(0)?, r.get::<_, IdText>(1)?.0));
                         Ok(())
                     },
                 )?;
@@ -156,32 +198,28 @@ impl Store {
                 start = end;
             }
             // 4. Page order: settle own events, fold the confirmed rows.
-            let mut settle = tx.prepare_cached(
-                "UPDATE events SET status = 2, applied = 1, global_seq = ?2, reject_code = NULL, reject_reason = NULL
-                 WHERE event_id = ?1",
-            )?;
+            let mut settle = tx.prepare_cached(SETTLE_OWN)?;
             let mut seen: HashSet<&str> = HashSet::with_capacity(prepared.len());
             for (e, parsed, key_text, collection, _) in &prepared {
                 if !seen.insert(e.event_id.as_str()) {
                     // A repeat within the page: the first one counted.
                     continue;
                 }
-                if let Some((origin, applied, status, local_collection, local_key)) =
-                    known.get(&e.event_id)
-                {
-                    match (origin, applied) {
-                        // This device's event, back from the server: it settles now.
-                        (0, false) => {
-                            settle.execute(params![SqlId::new(&e.event_id), e.global_seq as i64])?;
-                            if *status != 3 {
-                                // It was pending on its key: it is in the confirmed row now.
-                                cache.get(*local_collection, local_key)?.pending -= 1;
-                            }
-                            outcome.settled += 1;
-                        }
-                        // Already applied (a server that repeats itself): skip.
-                        _ => continue,
+                if let Some((applied, status, local_collection, local_key)) = own.get(&e.event_id) {
+                    if *applied {
+                        // Back once more (a server that repeats itself): skip.
+                        continue;
                     }
+                    // This device's event, back from the server: it settles now.
+                    settle.execute(params![SqlId::new(&e.event_id), e.global_seq as i64])?;
+                    if *status != 3 {
+                        // It was pending on its key: it is in the confirmed row now.
+                        cache.get(*local_collection, local_key)?.pending -= 1;
+                    }
+                    outcome.settled += 1;
+                } else if stored.contains(&(e.global_seq as i64, e.event_id.clone())) {
+                    // Applied from an earlier page (a server that repeats itself): skip.
+                    continue;
                 }
                 outcome.applied += 1;
                 let kind = match parsed {

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The newest schema this build writes.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// Each entry moves the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -180,10 +180,61 @@ const MIGRATIONS: &[&str] = &[
         (SELECT coalesce(max(seq), 0) + 1 FROM events))
     ON CONFLICT (name) DO UPDATE SET value = excluded.value;
     "#,
+    // v3: no unique index over every event id. Pulled ids are mostly random
+    // (UUIDv4 from other clients): each of a page's 1000 inserts landed on a
+    // random leaf of that index, so a pull page rewrote nearly all of its
+    // leaves, more with every event stored (measured: a fifth of a 100k pull).
+    // - Local events keep their ids unique (`events_local_id`): a capture's
+    //   retry and an own event coming back through pull are found by id.
+    // - Pulled events are unique by (globalSeq, id) (`events_pulled`), which
+    //   the server hands out in ascending order: appends at the index's end.
+    //   A page the server repeats is ignored; two events that a broken server
+    //   gave one globalSeq are both kept.
+    // A server that stores another client's event twice, under two globalSeqs,
+    // now has it applied twice here, as its log says (v2 skipped the second).
+    r#"
+    CREATE TABLE events_v3 (
+        seq            INTEGER PRIMARY KEY,       -- local sequence: order of arrival here
+        event_id       BLOB    NOT NULL,          -- idempotency key: 16 UUID bytes (other ids as text)
+        collection     INTEGER NOT NULL,          -- collections.id
+        kind           NOT NULL,                  -- 0 insert, 1 update, 2 delete; a newer type as its text (no affinity: kept as given)
+        key            TEXT    NOT NULL,          -- canonical key text (Key::text)
+        payload        TEXT    NOT NULL,          -- JSON
+        changes        TEXT,                      -- JSON object of changed fields (updates)
+        timestamp      INTEGER NOT NULL,
+        origin         INTEGER NOT NULL,          -- 0 local, 1 remote
+        status         INTEGER NOT NULL,          -- 0 pending, 1 sent, 2 confirmed, 3 rejected
+        applied        INTEGER NOT NULL,          -- 1 once its effect is in the confirmed state
+        global_seq     INTEGER,
+        reject_code    TEXT,
+        reject_reason  TEXT,
+        reject_cleared INTEGER NOT NULL DEFAULT 0,
+        client_id      TEXT,
+        schema_version INTEGER,
+        prev_pending   INTEGER                    -- local events: seq of the key's previous pending event at capture
+    );
+    INSERT INTO events_v3 (seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status,
+                           applied, global_seq, reject_code, reject_reason, reject_cleared, client_id,
+                           schema_version, prev_pending)
+    SELECT seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status,
+           applied, global_seq, reject_code, reject_reason, reject_cleared, client_id,
+           schema_version, prev_pending
+    FROM events ORDER BY seq;
+    DROP TABLE events;
+    ALTER TABLE events_v3 RENAME TO events;
+    -- Every query by id names `origin` so that these partial indexes serve it.
+    CREATE UNIQUE INDEX events_local_id ON events(event_id) WHERE origin = 0;
+    CREATE UNIQUE INDEX events_pulled ON events(global_seq, event_id) WHERE origin = 1;
+    "#,
 ];
 
 /// Brings the database to [`LATEST`], each step in its own transaction.
 pub fn migrate(conn: &Connection) -> Result<()> {
+    migrate_to(conn, LATEST)
+}
+
+/// Brings the database to `target` (tests build older versions with it).
+pub(crate) fn migrate_to(conn: &Connection, target: i64) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > LATEST {
         return Err(Error::SchemaTooNew {
@@ -191,7 +242,12 @@ pub fn migrate(conn: &Connection) -> Result<()> {
             supported: LATEST,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
