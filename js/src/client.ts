@@ -111,6 +111,7 @@ export class CoreClient {
   private failure: EventSourcedError | null = null;
   private _info: OpenInfo | null = null;
   private _isLeader = true;
+  private countAfterCaptures: number | null = null;
 
   private constructor(private readonly endpoint: Endpoint) {
     endpoint.listen((message) => this.receive(message));
@@ -250,6 +251,16 @@ export class CoreClient {
     return this.request({ op: 'clearRejection', eventId });
   }
 
+  /**
+   * The log's pending count carried by the message that answered the
+   * latest requests, when captures were among them; `null` otherwise. Read
+   * right after a `capture` resolves, it is the count that capture left
+   * (no other message can come between).
+   */
+  pendingAfterCaptures(): number | null {
+    return this.countAfterCaptures;
+  }
+
   /** Pending, rejected and total events. */
   counts(): Promise<LogCounts> {
     return this.request({ op: 'counts' });
@@ -314,6 +325,7 @@ export class CoreClient {
   private receive(message: FromHost): void {
     switch (message.type) {
       case 'responses':
+        this.countAfterCaptures = message.pending ?? null;
         for (const r of message.batch) {
           const p = this.pending.get(r.id);
           this.pending.delete(r.id);

@@ -11,8 +11,12 @@ import type { CollectionHost, RowSink, TransactionLike } from './db-collection.j
 import { CaptureError, asEventSourcedError } from './db-errors.js';
 
 export interface BindingHooks {
-  /** After a successful capture (schedule a push, refresh counts and the event log). */
-  afterCapture(): void;
+  /**
+   * A capture succeeded (schedule a push, refresh counts and the event log);
+   * called as its answer arrives. `pending`: the log's pending count it
+   * left, when the answer carried it (`null`: read it).
+   */
+  afterCapture(pending: number | null): void;
   /** A capture failed; the transaction is rolled back with this error. */
   captureFailed(error: CaptureError): void;
 }
@@ -109,18 +113,22 @@ export class Binding implements CollectionHost {
     // written as `update`s (or `delete`s) as they stand now. The sink writes
     // an `update` of a key it does not hold as an `insert`.
     let changes: VisibleChange[];
+    let pending: number | null;
     try {
       changes = await this.client.capture(mutations);
+      pending = this.client.pendingAfterCaptures();
     } catch (e) {
       const cause = asEventSourcedError(e);
       const error = new CaptureError(cause.code, cause.message, [...touched], e);
       this.hooks.captureFailed(error);
       throw error;
     }
+    // Now, in the task of the answer: a count read later (after a round)
+    // must be able to overwrite this one, never the other way round.
+    this.hooks.afterCapture(pending);
     // Before this handler resolves: the confirmed rows must be in the
     // synced state when TanStack drops the optimistic overlay.
     await this.writeBack(changes);
-    this.hooks.afterCapture();
   }
 
   /**

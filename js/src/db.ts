@@ -218,8 +218,10 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
     this.status = new SyncStatusView(this.statusStore);
     this.feed = new EventLogFeed(client);
     this.binding = new Binding(client, {
-      afterCapture: () => {
-        this.refreshCounts();
+      afterCapture: (pending) => {
+        // The count the capture's answer carried is as fresh as a read.
+        if (pending === null) this.refreshCounts();
+        else this.statusStore.update({ pendingCount: pending });
         this.feed.refresh();
         this.auto?.schedule();
       },

@@ -191,7 +191,12 @@ export interface WasmModuleMessage {
 /** Host → client. */
 export type FromHost =
   | { type: 'ready'; protocol: number }
-  | { type: 'responses'; batch: ResponseEnvelope[] }
+  /**
+   * `pending`: the log's pending count right after the captures among these
+   * responses (only when there were some), so the status display needs no
+   * read of its own after each write.
+   */
+  | { type: 'responses'; batch: ResponseEnvelope[]; pending?: number }
   | { type: 'callback'; callId: number; requestId: number; method: CallbackMethod; args: unknown[] }
   | { type: 'notify'; notification: WireNotification };
 

@@ -120,7 +120,7 @@ export class LeaderRelay {
   private fromHost(message: FromHost): void {
     switch (message.type) {
       case 'responses':
-        this.responses(message.batch);
+        this.responses(message.batch, message.pending);
         return;
       case 'notify':
         this.out.toTab(null, message);
@@ -142,7 +142,7 @@ export class LeaderRelay {
   }
 
   /** Sends each tab its responses, then the other tabs the changes of its captures. */
-  private responses(batch: ResponseEnvelope[]): void {
+  private responses(batch: ResponseEnvelope[], pending: number | undefined): void {
     const byOrigin = new Map<Origin, ResponseEnvelope[]>();
     // Each origin's capture results as JSON array texts, joined unparsed.
     const captured = new Map<Origin, string[]>();
@@ -168,7 +168,9 @@ export class LeaderRelay {
         captured.set(route.origin, texts);
       }
     }
-    for (const [origin, list] of byOrigin) this.out.toTab(origin, { type: 'responses', batch: list });
+    // The database's count after these captures, whichever tab asked.
+    const counted = pending === undefined ? {} : { pending };
+    for (const [origin, list] of byOrigin) this.out.toTab(origin, { type: 'responses', batch: list, ...counted });
     for (const [origin, texts] of captured) {
       const changesJson = joinArrays(texts);
       if (changesJson === '[]') continue;

@@ -142,7 +142,7 @@ export class TabsEndpoint implements Endpoint {
   private deliver(message: FromHost): void {
     if (message.type === 'responses') {
       const batch = message.batch.filter((r) => this.inflight.delete(r.id));
-      if (batch.length > 0) this.listener?.({ type: 'responses', batch });
+      if (batch.length > 0) this.listener?.({ ...message, batch });
       return;
     }
     this.listener?.(message);

@@ -77,6 +77,8 @@ export class CoreHost {
   private syncTail: Promise<unknown> = Promise.resolve();
   private status: HostStatus = { syncing: false, lastSyncAt: null, lastError: null };
   private responses: ResponseEnvelope[] = [];
+  /** Captures ran since the last `responses` message (it then carries the pending count). */
+  private captured = false;
   private nextCallId = 1;
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   /** `changes` notifications posted and not yet acknowledged by the client. */
@@ -256,6 +258,7 @@ export class CoreHost {
     }
     const batch = this.captures;
     this.captures = [];
+    this.captured = true;
     this.checkpointWhenIdle();
     const core = this.core;
     if (!core) {
@@ -452,7 +455,19 @@ export class CoreHost {
     if (this.responses.length === 0) return;
     const batch = this.responses;
     this.responses = [];
-    this.post({ type: 'responses', batch });
+    const pending = this.captured ? this.pendingCount() : undefined;
+    this.captured = false;
+    this.post({ type: 'responses', batch, ...(pending !== undefined && { pending }) });
+  }
+
+  /** The log's pending count (kept by the core, not counted again after a capture). */
+  private pendingCount(): number | undefined {
+    try {
+      return this.core?.counts().pending;
+    } catch {
+      // The client reads the counts itself then.
+      return undefined;
+    }
   }
 }
 

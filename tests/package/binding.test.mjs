@@ -319,6 +319,24 @@ test('status and the event log follow captures and sync', async () => {
   await db.dispose();
 });
 
+test('the pending count is exact when a write resolves, with no read of its own', async () => {
+  const db = await open({ autoSync: false });
+  const ops = [];
+  const request = db.client.request.bind(db.client);
+  db.client.request = (r) => {
+    ops.push(r.op);
+    return request(r);
+  };
+  for (let i = 1; i <= 3; i++) {
+    await db.collections.todos.insert({ id: `p${i}`, title: 'x' }).isPersisted.promise;
+    assert.equal(db.status.pendingCount, i, `after write ${i}`);
+  }
+  await db.collections.todos.insert([{ id: 'p4', title: 'x' }, { id: 'p5', title: 'x' }]).isPersisted.promise;
+  assert.equal(db.status.pendingCount, 5);
+  assert.deepEqual([...new Set(ops)], ['capture'], 'the counts came with the answers');
+  await db.dispose();
+});
+
 test('local-only: no sync configured', async () => {
   const db = await open();
   await db.collections.todos.insert({ id: 'l1' }).isPersisted.promise;
