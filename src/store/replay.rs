@@ -180,7 +180,7 @@ impl Store {
                     },
                 )?;
             }
-            // 3. The rows of every key the page touches, read ahead.
+            // 4. The rows of every key the page touches, read ahead.
             let mut cache = RowCache::new(tx)?;
             let mut start = 0;
             while start < prepared.len() {
@@ -197,7 +197,7 @@ impl Store {
                 cache.preload(collection, &keys)?;
                 start = end;
             }
-            // 4. Page order: settle own events, fold the confirmed rows.
+            // 5. Page order: settle own events, fold the confirmed rows.
             let mut settle = tx.prepare_cached(SETTLE_OWN)?;
             let mut seen: HashSet<&str> = HashSet::with_capacity(prepared.len());
             for (e, parsed, key_text, collection, _) in &prepared {
@@ -217,7 +217,7 @@ impl Store {
                         cache.get(*local_collection, local_key)?.pending -= 1;
                     }
                     outcome.settled += 1;
-                } else if stored.contains(&(e.global_seq as i64, e.event_id.clone())) {
+                } else if !stored.is_empty() && stored.contains(&(e.global_seq as i64, e.event_id.clone())) {
                     // Applied from an earlier page (a server that repeats itself): skip.
                     continue;
                 }
