@@ -213,13 +213,8 @@ const MIGRATIONS: &[&str] = &[
         schema_version INTEGER,
         prev_pending   INTEGER                    -- local events: seq of the key's previous pending event at capture
     );
-    INSERT INTO events_v3 (seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status,
-                           applied, global_seq, reject_code, reject_reason, reject_cleared, client_id,
-                           schema_version, prev_pending)
-    SELECT seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status,
-           applied, global_seq, reject_code, reject_reason, reject_cleared, client_id,
-           schema_version, prev_pending
-    FROM events ORDER BY seq;
+    -- The same columns in the same order: only the id's constraint differs.
+    INSERT INTO events_v3 SELECT * FROM events ORDER BY seq;
     DROP TABLE events;
     ALTER TABLE events_v3 RENAME TO events;
     -- Every query by id names `origin` so that these partial indexes serve it.
