@@ -21,7 +21,9 @@ pub mod vfs_coalesce;
 
 pub use env::Environment;
 pub use error::{Error, Result};
-pub use store::{CollectionDef, Journal, KeyKind, Store, StoreConfig, VisibleRow, VisibleRowsPage};
+pub use store::{
+    CollectionDef, Journal, KeyKind, PageShape, Store, StoreConfig, VisibleRow, VisibleRowsPage,
+};
 pub use sync::{sync, SyncObserver, SyncOptions, SyncResult};
 
 #[cfg(target_arch = "wasm32")]

@@ -6,16 +6,25 @@ mod common;
 
 use common::memory_store;
 use common::muts::{delete, insert, update};
-use eventsourced_db::Store;
+use eventsourced_db::{PageShape, Store};
 use serde_json::{json, Value};
 
-/// Every page of a collection, with the `after` of each request.
+/// Every page of a collection, keyed, with the `after` of each request.
 fn pages(store: &Store, collection: &str, limit: usize) -> Vec<Vec<Value>> {
+    shaped_pages(store, collection, limit, PageShape::Keyed)
+}
+
+fn shaped_pages(
+    store: &Store,
+    collection: &str,
+    limit: usize,
+    shape: PageShape,
+) -> Vec<Vec<Value>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let page = store
-            .visible_rows_page_json(collection, after.as_deref(), limit)
+            .visible_rows_page_json(collection, after.as_deref(), limit, shape)
             .unwrap();
         let rows: Value = serde_json::from_str(&page.json).expect("a page is JSON");
         out.push(rows.as_array().unwrap().clone());
@@ -73,6 +82,12 @@ fn pages_hold_every_visible_row_once_in_key_order() {
         assert!(got.iter().all(|p| !p.is_empty()), "limit {limit}");
         let flat: Vec<Value> = got.into_iter().flatten().collect();
         assert_eq!(flat, want, "limit {limit}");
+        // Values only: the same rows, in the same pages, without their keys.
+        let values = shaped_pages(&store, "todos", limit, PageShape::Values);
+        assert_eq!(values.len(), want.len().div_ceil(limit), "limit {limit}");
+        let values: Vec<Value> = values.into_iter().flatten().collect();
+        let want_values: Vec<Value> = want.iter().map(|r| r["value"].clone()).collect();
+        assert_eq!(values, want_values, "limit {limit}");
     }
 }
 
@@ -94,7 +109,11 @@ fn numeric_keys_come_back_as_numbers() {
 #[test]
 fn an_unknown_collection_is_one_empty_page() {
     let store = memory_store();
-    let page = store.visible_rows_page_json("nothing", None, 10).unwrap();
-    assert_eq!(page.json, "[]");
-    assert_eq!(page.next, None);
+    for shape in [PageShape::Keyed, PageShape::Values] {
+        let page = store
+            .visible_rows_page_json("nothing", None, 10, shape)
+            .unwrap();
+        assert_eq!(page.json, "[]");
+        assert_eq!(page.next, None);
+    }
 }

@@ -17,6 +17,7 @@ import type {
   SyncTransport,
   VisibleChange,
   VisibleRow,
+  VisibleRowsPage,
 } from './eventsourced_db.js';
 import {
   EventSourcedError,
@@ -38,6 +39,9 @@ import {
 import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
+
+/** A row as stored: a JSON object. */
+type Row = Record<string, unknown>;
 
 /** Captures of at least this many mutations cross to the worker as JSON text. */
 const TEXT_CAPTURE_MIN = 64;
@@ -199,13 +203,14 @@ export class CoreClient {
   }
 
   /**
-   * The visible rows of a collection, for hydration. Read in pages, so the
-   * worker never holds the whole collection as text; the next page is
+   * The visible rows of a collection with their keys. Read in pages, so
+   * the worker never holds the whole collection as text; the next page is
    * asked for before this one is parsed.
    */
   async visibleRows(collection: string): Promise<VisibleRow[]> {
     let rows: VisibleRow[] = [];
-    await this.visibleRowPages(collection, (page) => {
+    await this.rowPages(collection, false, (text) => {
+      const page = JSON.parse(text.rows ?? '[]') as VisibleRow[];
       if (rows.length === 0) rows = page;
       else for (const r of page) rows.push(r);
     });
@@ -213,19 +218,31 @@ export class CoreClient {
   }
 
   /**
-   * The visible rows of a collection page by page, each handed to `onPage`
-   * as soon as it is parsed, while the worker reads the next. The first
-   * page is small, so the page thread starts on it early.
+   * The visible rows of a collection, for hydration: page by page, each
+   * handed to `onPage` as soon as it is parsed, while the worker reads the
+   * next. The pages hold the rows only (the collection's `getKey` knows the
+   * keys). The first page is small, so the page thread starts on it early.
    */
-  async visibleRowPages(collection: string, onPage: (rows: VisibleRow[]) => void): Promise<void> {
+  visibleRowPages(collection: string, onPage: (rows: Row[]) => void): Promise<void> {
+    return this.rowPages(collection, true, (text) =>
+      onPage(
+        text.values !== undefined
+          ? (JSON.parse(text.values) as Row[])
+          : // A leader tab from before `valuesOnly`: keyed rows.
+            (JSON.parse(text.rows) as VisibleRow[]).map((r) => r.value as Row),
+      ),
+    );
+  }
+
+  private async rowPages(collection: string, valuesOnly: boolean, onText: (page: VisibleRowsPage) => void): Promise<void> {
     const read = (limit: number, after?: string) =>
-      this.request({ op: 'visibleRows', collection, ...(after !== undefined && { after }), limit });
+      this.request({ op: 'visibleRows', collection, ...(after !== undefined && { after }), limit, ...(valuesOnly && { valuesOnly }) });
     let page = await read(FIRST_HYDRATION_PAGE_ROWS);
     for (;;) {
       const next = page.next === null ? null : read(HYDRATION_PAGE_ROWS, page.next);
       // Sent now, not after this page's parse and write: the worker reads meanwhile.
       this.sendOutgoing();
-      onPage(JSON.parse(page.rows) as VisibleRow[]);
+      onText(page);
       if (next === null) return;
       page = await next;
     }

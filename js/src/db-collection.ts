@@ -71,11 +71,8 @@ export interface EventSourcedCollectionUtils<TKey extends string | number = stri
 export interface CollectionHost {
   /** Persists a TanStack transaction; resolves once its rows are written back. */
   persist(transaction: TransactionLike): Promise<void>;
-  /** Loads the visible rows of a collection for hydration, page by page. */
-  visibleRowPages(
-    collection: string,
-    onPage: (rows: Array<{ key: Key; value: Record<string, unknown> }>) => void,
-  ): Promise<void>;
+  /** Loads the visible rows (without their keys) of a collection for hydration, page by page. */
+  visibleRowPages(collection: string, onPage: (rows: Row[]) => void): Promise<void>;
   history(collection: string, key: Key): Promise<LoggedEvent[]>;
   /** Registers the sink that receives a collection's visible changes. */
   attach(collection: string, sink: RowSink): () => void;
@@ -112,11 +109,11 @@ export class RowSink {
   ) {}
 
   /** Writes one page of the hydration snapshot (before `hydrated`). */
-  hydratePage(rows: ReadonlyArray<{ value: Row }>): void {
+  hydratePage(rows: readonly Row[]): void {
     if (rows.length === 0) return;
     const { begin, write, commit } = this.params;
     begin();
-    for (const { value } of rows) write({ type: 'insert', value });
+    for (const value of rows) write({ type: 'insert', value });
     commit();
   }
 

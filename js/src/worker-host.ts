@@ -141,7 +141,7 @@ export class CoreHost {
       case 'info':
         return { ...this.openInfo(), cursor: this.need().cursor() };
       case 'visibleRows':
-        return this.need().visibleRowsPage(request.collection, request.after, request.limit);
+        return this.need().visibleRowsPage(request.collection, request.after, request.limit, request.valuesOnly);
       case 'events':
         return this.need().events(request.query);
       case 'history':

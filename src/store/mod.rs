@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::model::{LogCounts, RowJson};
 
 pub use outbox::PushOutcome;
-pub use query::VisibleRowsPage;
+pub use query::{PageShape, VisibleRowsPage};
 pub use replay::{ReplayOutcome, Unrecognized};
 
 /// How SQLite journals writes. A capture is durable when it returns, so

@@ -24,10 +24,21 @@ fn visible_rows_sql(after: &str) -> String {
     )
 }
 
+/// What each element of a page of visible rows is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageShape {
+    /// `{"key": …, "value": …}`: a `VisibleRow`.
+    Keyed,
+    /// The row itself. Hydration takes the key from the row (`getKey`), so
+    /// the page skips a wrapper object and a key string per row: a third
+    /// less JSON for the page thread to parse.
+    Values,
+}
+
 /// One page of visible rows as JSON text (see [`Store::visible_rows_page_json`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisibleRowsPage {
-    /// A `VisibleRow[]` as JSON text.
+    /// A JSON array of the page's rows, each as `shape` says.
     pub json: String,
     /// The key text to pass as `after` for the next page; `None` at the end.
     pub next: Option<String>,
@@ -54,14 +65,15 @@ impl Store {
 
     /// Up to `limit` visible rows of a collection after the key text
     /// `after` (in key order), written straight from SQLite into one JSON
-    /// `VisibleRow[]` text: no value per row is built, and the stored rows
-    /// are JSON already. Hydration reads a large collection page by page, so
-    /// the text (and the memory it takes) stays small.
+    /// array text, each row as `shape` says: no value per row is built, and
+    /// the stored rows are JSON already. Hydration reads a large collection
+    /// page by page, so the text (and the memory it takes) stays small.
     pub fn visible_rows_page_json(
         &self,
         collection: &str,
         after: Option<&str>,
         limit: usize,
+        shape: PageShape,
     ) -> Result<VisibleRowsPage> {
         let mut json = String::from("[");
         let Some(id) = self.find_collection(collection) else {
@@ -94,15 +106,19 @@ impl Store {
                 break;
             }
             let value = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-            json.push_str(if count == 0 {
-                "{\"key\":"
-            } else {
-                ",{\"key\":"
-            });
-            write_key(&mut json, key, numeric)?;
-            json.push_str(",\"value\":");
-            json.push_str(value);
-            json.push('}');
+            if count > 0 {
+                json.push(',');
+            }
+            match shape {
+                PageShape::Keyed => {
+                    json.push_str("{\"key\":");
+                    write_key(&mut json, key, numeric)?;
+                    json.push_str(",\"value\":");
+                    json.push_str(value);
+                    json.push('}');
+                }
+                PageShape::Values => json.push_str(value),
+            }
             count += 1;
             if count == limit {
                 last_key = key.to_string();

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::error::Error;
 use crate::model::{EventQuery, Mutation, Rejection, VisibleChange};
-use crate::store::{CollectionDef, Journal, Store, StoreConfig};
+use crate::store::{CollectionDef, Journal, PageShape, Store, StoreConfig};
 use crate::sync::{sync, SyncObserver, SyncOptions, SyncResult};
 
 use super::convert::{input, output};
@@ -171,21 +171,35 @@ impl EventSourcedCore {
     /// `after`, in key order, as `{ rows, next }`: `rows` a `VisibleRow[]` as
     /// JSON text (the stored rows joined without being parsed, so a worker
     /// posts one string and the page parses it once), `next` the `after` of
-    /// the next page or `null` at the end. Pages keep the text, and this
-    /// worker's memory, small for large collections.
+    /// the next page or `null` at the end. With `values_only`, `{ values,
+    /// next }` instead: the rows without their keys, as hydration takes
+    /// them. Pages keep the text, and this worker's memory, small for large
+    /// collections.
     #[wasm_bindgen(js_name = visibleRowsPage, unchecked_return_type = "VisibleRowsPage")]
     pub fn visible_rows_page(
         &self,
         collection: &str,
         after: Option<String>,
         limit: u32,
+        values_only: Option<bool>,
     ) -> JsResult<JsValue> {
-        let page =
-            self.store()?
-                .visible_rows_page_json(collection, after.as_deref(), limit as usize)?;
+        let shape = match values_only {
+            Some(true) => PageShape::Values,
+            _ => PageShape::Keyed,
+        };
+        let page = self.store()?.visible_rows_page_json(
+            collection,
+            after.as_deref(),
+            limit as usize,
+            shape,
+        )?;
         let out = js_sys::Object::new();
         let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &JsValue::from_str(k), &v);
-        set("rows", JsValue::from_str(&page.json))?;
+        let field = match shape {
+            PageShape::Keyed => "rows",
+            PageShape::Values => "values",
+        };
+        set(field, JsValue::from_str(&page.json))?;
         set(
             "next",
             page.next.map_or(JsValue::NULL, |n| JsValue::from_str(&n)),

@@ -171,13 +171,15 @@ export interface SyncOptions {
   maxDelayMs?: number;
 }
 
-/** A page of `EventSourcedCore.visibleRowsPage`. */
-export interface VisibleRowsPage {
-  /** A `VisibleRow[]` as JSON text. */
-  rows: string;
-  /** `after` for the next page; `null` after the last. */
-  next: string | null;
-}
+/**
+ * A page of `EventSourcedCore.visibleRowsPage`: `rows`, a `VisibleRow[]` as
+ * JSON text, or, when only values were asked for, `values`, the rows
+ * themselves as JSON text. `next`: `after` for the next page; `null` after
+ * the last.
+ */
+export type VisibleRowsPage =
+  | { rows: string; values?: undefined; next: string | null }
+  | { values: string; rows?: undefined; next: string | null };
 
 /** Argument of `EventSourcedCore.sync`. */
 export interface SyncRequest {

@@ -482,6 +482,41 @@ test('one insert of 10k rows is one capture of 10k events (ids minted past the r
   await db.dispose();
 });
 
+test('hydration pages carry the rows without their keys; keyed pages (an older leader) hydrate the same', async () => {
+  for (const olderHost of [false, true]) {
+    const db = await open({ collections: { todos: { getKey: (t) => t.id }, projects: { getKey: (p) => p.id, startSync: false } } });
+    const n = 2_500; // more than the first page
+    await db.client.capture(Array.from({ length: n }, (_, i) => ({ collection: 'projects', type: 'insert', key: `p${i}`, modified: { id: `p${i}`, n: i } })));
+    const answers = [];
+    const request = db.client.request.bind(db.client);
+    db.client.request = async (r) => {
+      if (r.op !== 'visibleRows') return request(r);
+      assert.equal(r.valuesOnly, true, 'hydration asks for values only');
+      // A host from before `valuesOnly` ignores it and answers keyed rows.
+      const page = await request(olderHost ? { ...r, valuesOnly: undefined } : r);
+      answers.push(page);
+      return page;
+    };
+    await db.collections.projects.preload();
+    assert.ok(answers.length >= 2, `${answers.length} page(s)`);
+    for (const page of answers) {
+      if (olderHost) assert.equal(page.values, undefined);
+      else assert.equal(page.rows, undefined);
+      const rows = JSON.parse(page.values ?? page.rows);
+      const first = olderHost ? rows[0].value : rows[0];
+      assert.deepEqual(Object.keys(first).sort(), ['id', 'n'], 'a value is the row itself');
+    }
+    assert.equal(db.collections.projects.size, n);
+    assert.deepEqual(plain(db.collections.projects.get('p2499')), { id: 'p2499', n: 2499 });
+    // The keyed form is still there for whoever needs the keys.
+    db.client.request = request;
+    const keyed = await db.client.visibleRows('projects');
+    assert.equal(keyed.length, n);
+    assert.deepEqual(keyed[0], { key: 'p0', value: { id: 'p0', n: 0 } });
+    await db.dispose();
+  }
+});
+
 test('a collection hydrates page by page; changes that arrive meanwhile land after the snapshot', async () => {
   const server = fakeServer();
   const db = await open({
