@@ -210,7 +210,8 @@ export class CoreClient {
   async visibleRows(collection: string): Promise<VisibleRow[]> {
     let rows: VisibleRow[] = [];
     await this.rowPages(collection, false, (text) => {
-      const page = JSON.parse(text.rows ?? '[]') as VisibleRow[];
+      if (text.rows === undefined) throw new EventSourcedError('INTERNAL', 'the host answered a keyed page without its rows');
+      const page = JSON.parse(text.rows) as VisibleRow[];
       if (rows.length === 0) rows = page;
       else for (const r of page) rows.push(r);
     });
