@@ -13,6 +13,7 @@ import type {
   Mutation,
   OpenOptions,
   Rejection,
+  Row,
   SyncOptions,
   SyncTransport,
   VisibleChange,
@@ -39,9 +40,6 @@ import {
 import { canElect } from './tabs-election.js';
 import { TabsEndpoint } from './tabs.js';
 import { uuidv7s } from './uuid.js';
-
-/** A row as stored: a JSON object. */
-type Row = Record<string, unknown>;
 
 /** Captures of at least this many mutations cross to the worker as JSON text. */
 const TEXT_CAPTURE_MIN = 64;

@@ -183,9 +183,9 @@ impl EventSourcedCore {
         limit: u32,
         values_only: Option<bool>,
     ) -> JsResult<JsValue> {
-        let shape = match values_only {
-            Some(true) => PageShape::Values,
-            _ => PageShape::Keyed,
+        let (shape, field) = match values_only {
+            Some(true) => (PageShape::Values, "values"),
+            _ => (PageShape::Keyed, "rows"),
         };
         let page = self.store()?.visible_rows_page_json(
             collection,
@@ -195,10 +195,6 @@ impl EventSourcedCore {
         )?;
         let out = js_sys::Object::new();
         let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &JsValue::from_str(k), &v);
-        let field = match shape {
-            PageShape::Keyed => "rows",
-            PageShape::Values => "values",
-        };
         set(field, JsValue::from_str(&page.json))?;
         set(
             "next",
