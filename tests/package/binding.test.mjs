@@ -517,6 +517,18 @@ test('hydration pages carry the rows without their keys; keyed pages (an older l
   }
 });
 
+test('a keyed page answered without its rows is a typed error, not an empty list', async () => {
+  const db = await open();
+  await db.collections.todos.insert({ id: 't1', title: 'one' }).isPersisted.promise;
+  const request = db.client.request.bind(db.client);
+  // A broken host answers the keyed read in the values-only shape.
+  db.client.request = async (r) => (r.op === 'visibleRows' ? { values: '[]', next: null } : request(r));
+  await assert.rejects(db.client.visibleRows('todos'), (e) => e.name === 'EventSourcedError' && e.code === 'INTERNAL');
+  db.client.request = request;
+  assert.equal((await db.client.visibleRows('todos')).length, 1, 'nothing was lost');
+  await db.dispose();
+});
+
 test('a collection hydrates page by page; changes that arrive meanwhile land after the snapshot', async () => {
   const server = fakeServer();
   const db = await open({
