@@ -122,8 +122,12 @@ document.body.dataset.ready = 'true';
     return { open: t1 - t0, visibleRows: t2 - t1, tanstack: t3 - t2, rows: rows.length };
   },
 };
-/** TanStack DB alone: `n` rows written through a collection's sync in `commits` commits, under the live query of `timePull`. */
-(window as unknown as { profile: { tanstackAlone: unknown } }).profile.tanstackAlone = async (n: number, commits: number) => {
+/**
+ * TanStack DB alone: `n` rows written through a collection's sync in
+ * `commits` commits, under the live query of `timePull`; with `pre` other
+ * rows in the collection (and through the live query) first, as in an app in use.
+ */
+(window as unknown as { profile: { tanstackAlone: unknown } }).profile.tanstackAlone = async (n: number, commits: number, pre = 0) => {
   let sync: { begin: () => void; write: (m: { type: 'insert'; value: Todo }) => void; commit: () => void } | null = null;
   const c = createCollection<Todo, string>({
     id: `alone-${Math.random()}`,
@@ -139,17 +143,22 @@ document.body.dataset.ready = 'true';
   await c.preload();
   const q = createLiveQueryCollection({ query: (qb) => qb.from({ t: c }).where(({ t }) => eq(t.done, false)) });
   await q.preload();
-  const rows: Todo[] = Array.from({ length: n }, (_, j) => ({ id: `p${j}`, title: `remote ${j}`, done: false, createdAt: j }));
   const s = sync!;
-  const t0 = performance.now();
   const per = Math.ceil(n / commits);
+  for (let i = 0; i < pre; i += per) {
+    s.begin();
+    for (let j = i; j < Math.min(pre, i + per); j++) s.write({ type: 'insert', value: { id: `o${j}`, title: `remote ${j}`, done: false, createdAt: j } });
+    s.commit();
+  }
+  const rows: Todo[] = Array.from({ length: n }, (_, j) => ({ id: `p${j}`, title: `remote ${j}`, done: false, createdAt: j }));
+  const t0 = performance.now();
   for (let i = 0; i < n; i += per) {
     s.begin();
     for (let j = i; j < Math.min(n, i + per); j++) s.write({ type: 'insert', value: rows[j] });
     s.commit();
   }
   const ms = performance.now() - t0;
-  if (q.size !== n) throw new Error(`live query has ${q.size} rows`);
+  if (q.size !== n + pre) throw new Error(`live query has ${q.size} rows`);
   await q.cleanup();
   await c.cleanup();
   return ms;
