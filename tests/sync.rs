@@ -7,7 +7,7 @@ mod common;
 use common::muts::{insert, update, update_whole};
 use common::{block_on, memory_store, FakeServer, Fault, RecordingTimer};
 use eventsourced_db::env::{Environment, SystemEnvironment};
-use eventsourced_db::model::{EventQuery, EventStatus, Rejection, VisibleChange};
+use eventsourced_db::model::{ChangeKind, EventQuery, EventStatus, Rejection, VisibleChange};
 use eventsourced_db::protocol::{Event, EventType, Key, PulledEvent};
 use eventsourced_db::{
     sync, CollectionDef, KeyKind, Store, StoreConfig, SyncObserver, SyncOptions, SyncResult,
@@ -1003,4 +1003,120 @@ fn two_events_a_broken_server_gave_one_global_seq_are_both_kept_and_applied() {
     assert_eq!(store.counts().unwrap().total, 2);
     let keys: Vec<String> = rows(&store, "todos").into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["\"x\"", "\"y\""]);
+}
+
+/// A remote whole-row write of `key` with `title`, as the server holds it.
+fn remote_row(event_id: String, key: &str, title: &str) -> Event {
+    let mut e = remote_insert(&event_id, "todos", key);
+    e.payload = json!({"id": key, "title": title})
+        .as_object()
+        .unwrap()
+        .clone();
+    e
+}
+
+#[test]
+fn a_pulled_page_tells_stored_keys_from_new_ones_however_they_interleave() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    // 300 stored rows whose keys, in text order, interleave with the page's.
+    let stored: Vec<Event> = (0..300)
+        .map(|i| remote_row(format!("s{i}"), &format!("k{i}"), "stored"))
+        .collect();
+    server.inject(&stored);
+    pull_only(&store, &server);
+    // Pages whose keys span few stored rows (a range scan finds them) and
+    // pages that span more stored rows than they hold keys (each key is
+    // looked up): either way a stored key is an update, a new one an insert.
+    let pages: [Vec<String>; 3] = [
+        (1000..1100)
+            .map(|i| format!("k{i}"))
+            .chain((100..110).map(|i| format!("k{i}")))
+            .collect(),
+        vec!["k0".into(), "k299".into(), "k3000".into(), "a-new".into()],
+        (0..300)
+            .step_by(7)
+            .map(|i| format!("k{i}"))
+            .chain(["k5000".to_string()])
+            .collect(),
+    ];
+    for (n, keys) in pages.iter().enumerate() {
+        let title = format!("page {n}");
+        let events: Vec<Event> = keys
+            .iter()
+            .map(|k| remote_row(format!("p{n}-{k}"), k, &title))
+            .collect();
+        let before: std::collections::HashSet<String> =
+            rows(&store, "todos").into_iter().map(|(k, _)| k).collect();
+        server.inject(&events);
+        let page = block_on(eventsourced_db::sync::Transport::pull(
+            &server,
+            &store.cursor().unwrap(),
+            1000,
+        ))
+        .unwrap();
+        let out = store.apply_pull(page).unwrap();
+        assert_eq!(out.changes.len(), keys.len(), "page {n}");
+        for change in &out.changes {
+            let key = change.key.to_string();
+            let expected = if before.contains(&key) {
+                ChangeKind::Update
+            } else {
+                ChangeKind::Insert
+            };
+            assert_eq!(change.kind, expected, "page {n}, key {key}");
+            assert_eq!(change.value.to_value()["title"], json!(title));
+        }
+    }
+    let all = rows(&store, "todos");
+    assert_eq!(all.len(), 300 + 100 + 2 + 1);
+    assert_eq!(
+        all.iter().find(|(k, _)| k == "\"k7\"").unwrap().1["title"],
+        "page 2"
+    );
+    assert_eq!(
+        all.iter().find(|(k, _)| k == "\"k1\"").unwrap().1["title"],
+        "stored"
+    );
+}
+
+#[test]
+fn own_events_settle_whatever_the_ids_around_them() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    // Two local ids far apart, so that others fall below, between and above.
+    let mut low = insert("todos", json!({"id": "mine-1"}));
+    low.event_id = Some("0192f0c1-7b3a-7c4d-8e5f-0123456789ab".into());
+    let mut high = insert("todos", json!({"id": "mine-2"}));
+    high.event_id = Some("7fffffff-0000-7000-8000-000000000000".into());
+    store.capture(vec![low, high]).unwrap();
+    // Other devices' events pulled before and with them: ids below, between
+    // and above the local ones, and text ids (below every UUID in SQLite).
+    let others = [
+        "00000000-0000-4000-8000-000000000001",
+        "3fffffff-0000-4000-8000-000000000000",
+        "ffffffff-ffff-4fff-bfff-ffffffffffff",
+        "a-text-id",
+        "zzz",
+    ];
+    let events: Vec<Event> = others
+        .iter()
+        .enumerate()
+        .map(|(i, id)| remote_row(id.to_string(), &format!("other-{i}"), "theirs"))
+        .collect();
+    server.inject(&events[..2]);
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    server.inject(&events[2..]);
+    let r = run(&store, &server);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let log = store.events(&EventQuery::default()).unwrap();
+    assert_eq!(
+        log.len(),
+        2 + others.len(),
+        "own events are not stored twice"
+    );
+    assert!(log.iter().all(|e| e.status == EventStatus::Confirmed));
+    assert_eq!(store.counts().unwrap().pending, 0);
+    assert_eq!(rows(&store, "todos").len(), 2 + others.len());
 }

@@ -2,7 +2,12 @@
 //! half the size of the text form, and compares faster); anything else a
 //! server sent is kept verbatim as text, so no event is ever refused for it.
 
+use std::cmp::Ordering;
+
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::Connection;
+
+use crate::error::Result;
 
 /// An event id on its way into SQLite: parsed once, bound without a copy.
 pub(crate) enum SqlId<'a> {
@@ -53,6 +58,56 @@ impl ToSql for SqlId<'_> {
     }
 }
 
+impl SqlId<'_> {
+    /// Its place in SQLite's order of event ids: text before bytes (the
+    /// order of storage classes), each compared bytewise (BINARY).
+    fn sort_key(&self) -> (u8, &[u8]) {
+        match self {
+            SqlId::Text(t) => (0, t.as_bytes()),
+            SqlId::Uuid(b) => (1, b),
+        }
+    }
+}
+
+/// The ends of the local ids' range (each a read of one end of the index).
+pub(crate) const LOCAL_ID_RANGE: &str =
+    "SELECT (SELECT min(event_id) FROM events WHERE origin = 0),
+        (SELECT max(event_id) FROM events WHERE origin = 0)";
+
+/// The smallest and the largest id of this device's own events, in SQLite's
+/// order: an id outside the range is not one of them. A pulled page is
+/// mostly other devices' events, whose ids (random, or newer than anything
+/// written here) mostly fall outside it, so few of them need a look-up.
+pub(crate) struct LocalIdRange {
+    low: (u8, Vec<u8>),
+    high: (u8, Vec<u8>),
+}
+
+impl LocalIdRange {
+    /// The range of the stored local ids; `None` when there are none.
+    pub fn read(conn: &Connection) -> Result<Option<Self>> {
+        let end = |value: ValueRef<'_>| match value {
+            ValueRef::Text(t) => Some((0, t.to_vec())),
+            ValueRef::Blob(b) => Some((1, b.to_vec())),
+            _ => None,
+        };
+        let ends = conn
+            .prepare_cached(LOCAL_ID_RANGE)?
+            .query_row([], |r| Ok((end(r.get_ref(0)?), end(r.get_ref(1)?))))?;
+        Ok(match ends {
+            (Some(low), Some(high)) => Some(LocalIdRange { low, high }),
+            _ => None,
+        })
+    }
+
+    /// Whether `id` lies within the range (so it may be a local event's).
+    pub fn contains(&self, id: &SqlId<'_>) -> bool {
+        let (class, bytes) = id.sort_key();
+        let cmp = |end: &(u8, Vec<u8>)| class.cmp(&end.0).then_with(|| bytes.cmp(&end.1));
+        cmp(&self.low) != Ordering::Less && cmp(&self.high) != Ordering::Greater
+    }
+}
+
 /// An event id read back from SQLite.
 pub(crate) struct IdText(pub String);
 
@@ -70,6 +125,73 @@ impl FromSql for IdText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log_with(local: &[&str], pulled: &[&str]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL, origin INTEGER NOT NULL);
+             CREATE UNIQUE INDEX events_local_id ON events(event_id) WHERE origin = 0;",
+        )
+        .unwrap();
+        for (ids, origin) in [(local, 0), (pulled, 1)] {
+            for id in ids {
+                conn.execute(
+                    "INSERT INTO events (event_id, origin) VALUES (?1, ?2)",
+                    rusqlite::params![SqlId::new(id), origin],
+                )
+                .unwrap();
+            }
+        }
+        conn
+    }
+
+    #[test]
+    fn the_local_range_orders_ids_as_sqlite_does() {
+        let local = [
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789ab",
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789ac",
+            "event-42",
+        ];
+        // Other devices' ids (one far below the local ones) are not in the range.
+        let conn = log_with(&local, &["00000000-0000-4000-8000-000000000000"]);
+        let range = LocalIdRange::read(&conn).unwrap().expect("local ids");
+        let probes = [
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789ab",
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789aa",
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789ad",
+            "0192f0c1-7b3a-7c4d-8e5f-0123456789ac",
+            "00000000-0000-4000-8000-000000000000",
+            "ffffffff-ffff-4fff-bfff-ffffffffffff",
+            "event-42",
+            "event-41",
+            "event-420",
+            "event-5",
+            "Event-5",
+            "",
+            "0192F0C1-7B3A-7C4D-8E5F-0123456789AB",
+        ];
+        for probe in probes {
+            let id = SqlId::new(probe);
+            let sqlite: bool = conn
+                .query_row(
+                    "SELECT ?1 >= (SELECT min(event_id) FROM events WHERE origin = 0)
+                        AND ?1 <= (SELECT max(event_id) FROM events WHERE origin = 0)",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(range.contains(&id), sqlite, "{probe}");
+        }
+        for id in local {
+            assert!(range.contains(&SqlId::new(id)), "{id}");
+        }
+    }
+
+    #[test]
+    fn no_local_ids_no_range() {
+        let conn = log_with(&[], &["0192f0c1-7b3a-7c4d-8e5f-0123456789ab"]);
+        assert!(LocalIdRange::read(&conn).unwrap().is_none());
+    }
 
     #[test]
     fn only_canonical_uuids_become_bytes() {

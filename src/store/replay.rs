@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch;
 use super::doc::{apply, Doc};
-use super::ids::{IdText, SqlId};
+use super::ids::{IdText, LocalIdRange, SqlId};
 use super::kind::SqlKind;
 use super::rows::RowCache;
 use super::Store;
@@ -110,12 +110,19 @@ impl Store {
                 prepared.push((e, parsed, key_text, collection, changes));
             }
             // 2. This device's own events among them, found by id: they settle
-            //    their local copy and are not stored a second time.
+            //    their local copy and are not stored a second time. Only ids
+            //    within the range of the local ones can be; the others are
+            //    not looked up.
             let mut own: HashMap<String, (bool, i64, i64, String)> = HashMap::new();
-            let ids: Vec<SqlId<'_>> = prepared
-                .iter()
-                .map(|(e, ..)| SqlId::new(&e.event_id))
-                .collect();
+            let local = LocalIdRange::read(tx)?;
+            let ids: Vec<SqlId<'_>> = match &local {
+                None => Vec::new(),
+                Some(range) => prepared
+                    .iter()
+                    .map(|(e, ..)| SqlId::new(&e.event_id))
+                    .filter(|id| range.contains(id))
+                    .collect(),
+            };
             batch::query_in(
                 tx,
                 OWN_EVENTS_BY_ID,

@@ -2,7 +2,7 @@
 //! memory, written back once, and turned into the visible changes the JS side
 //! must apply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
@@ -79,6 +79,10 @@ const STORED_COLUMNS: &str = "confirmed,
          WHEN visible_seq IS NULL THEN visible
          ELSE (SELECT payload FROM events WHERE seq = rows.visible_seq) END,
     pending, last_pending, visible_seq";
+
+/// The stored keys of a collection between two keys, at most `?4` of them.
+pub(super) const KEYS_IN_RANGE: &str =
+    "SELECT key FROM rows WHERE collection = ?1 AND key >= ?2 AND key <= ?3 LIMIT ?4";
 
 /// A pending local event, as the rebase reads it.
 pub(crate) struct PendingEvent {
@@ -204,6 +208,7 @@ impl<'c> RowCache<'c> {
             };
             at.push(i);
         }
+        let todo = self.stored_among(collection, todo)?;
         let mut found: Vec<(String, Stored)> = Vec::new();
         batch::query_in(
             self.conn,
@@ -227,6 +232,37 @@ impl<'c> RowCache<'c> {
             }
         }
         Ok(at)
+    }
+
+    /// The keys of `keys` that may have a row, by one scan of the table
+    /// between the smallest and the largest of them: when that range holds
+    /// few rows (keys that grow with time, a first sync), the keys it does
+    /// not hold need no look-up each. When it holds many (random keys over
+    /// a large table) the scan stops early and every key is looked up.
+    fn stored_among<'k>(&self, collection: i64, keys: Vec<&'k str>) -> Result<Vec<&'k str>> {
+        let (Some(low), Some(high)) = (keys.iter().min(), keys.iter().max()) else {
+            return Ok(keys);
+        };
+        // Room for some other keys interleaved with these (text order).
+        let limit = keys.len() + 64;
+        let mut stmt = self.conn.prepare_cached(KEYS_IN_RANGE)?;
+        let mut rows = stmt.query(params![collection, low, high, limit as i64])?;
+        // Built on the first row in the range: often there is none.
+        let mut wanted: Option<HashSet<&'k str>> = None;
+        let mut stored = Vec::new();
+        let mut seen = 0;
+        while let Some(r) = rows.next()? {
+            seen += 1;
+            if seen == limit {
+                return Ok(keys);
+            }
+            let wanted = wanted.get_or_insert_with(|| keys.iter().copied().collect());
+            // Keys are stored as text; anything else matches none of these.
+            if let Some(&key) = r.get_ref(0)?.as_str().ok().and_then(|k| wanted.get(k)) {
+                stored.push(key);
+            }
+        }
+        Ok(stored)
     }
 
     /// The state of entry `i` (an index [`RowCache::preload`] returned):
