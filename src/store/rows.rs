@@ -2,7 +2,7 @@
 //! memory, written back once, and turned into the visible changes the JS side
 //! must apply.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
@@ -194,6 +194,8 @@ impl<'c> RowCache<'c> {
     pub fn preload(&mut self, collection: i64, keys: &[&str]) -> Result<Vec<usize>> {
         let mut todo: Vec<&str> = Vec::with_capacity(keys.len());
         let mut at: Vec<usize> = Vec::with_capacity(keys.len());
+        // The entries pushed below are `todo`'s, in its order, from here.
+        let first_new = self.entries.len();
         self.entries.reserve(keys.len());
         self.order.reserve(keys.len());
         self.index.reserve(keys.len());
@@ -208,7 +210,7 @@ impl<'c> RowCache<'c> {
             };
             at.push(i);
         }
-        let todo = self.stored_among(collection, todo)?;
+        let todo = self.stored_among(collection, todo, first_new)?;
         let mut found: Vec<(String, Stored)> = Vec::new();
         batch::query_in(
             self.conn,
@@ -234,32 +236,40 @@ impl<'c> RowCache<'c> {
         Ok(at)
     }
 
-    /// The keys of `keys` that may have a row, by one scan of the table
-    /// between the smallest and the largest of them: when that range holds
-    /// few rows (keys that grow with time, a first sync), the keys it does
-    /// not hold need no look-up each. When it holds many (random keys over
-    /// a large table) the scan stops early and every key is looked up.
-    fn stored_among<'k>(&self, collection: i64, keys: Vec<&'k str>) -> Result<Vec<&'k str>> {
-        let (Some(low), Some(high)) = (keys.iter().min(), keys.iter().max()) else {
-            return Ok(keys);
+    /// The keys of `todo` (the entries from `first_new` on) that may have a
+    /// row, by one scan of the table between the smallest and the largest of
+    /// them: when that range holds few rows (keys that grow with time, a
+    /// first sync), the keys it does not hold need no look-up each. When it
+    /// holds many (random keys over a large table) the scan stops early and
+    /// every key is looked up.
+    fn stored_among<'k>(
+        &self,
+        collection: i64,
+        todo: Vec<&'k str>,
+        first_new: usize,
+    ) -> Result<Vec<&'k str>> {
+        let (Some(low), Some(high)) = (todo.iter().min(), todo.iter().max()) else {
+            return Ok(todo);
         };
         // Room for some other keys interleaved with these (text order).
-        let limit = keys.len() + 64;
+        let limit = todo.len() + 64;
         let mut stmt = self.conn.prepare_cached(KEYS_IN_RANGE)?;
         let mut rows = stmt.query(params![collection, low, high, limit as i64])?;
-        // Built on the first row in the range: often there is none.
-        let mut wanted: Option<HashSet<&'k str>> = None;
         let mut stored = Vec::new();
         let mut seen = 0;
         while let Some(r) = rows.next()? {
             seen += 1;
             if seen == limit {
-                return Ok(keys);
+                return Ok(todo);
             }
-            let wanted = wanted.get_or_insert_with(|| keys.iter().copied().collect());
             // Keys are stored as text; anything else matches none of these.
-            if let Some(&key) = r.get_ref(0)?.as_str().ok().and_then(|k| wanted.get(k)) {
-                stored.push(key);
+            let Ok(key) = r.get_ref(0)?.as_str() else {
+                continue;
+            };
+            let h = self.hasher.hash_one((collection, key));
+            match self.find(h, collection, key) {
+                Some(i) if i >= first_new => stored.push(todo[i - first_new]),
+                _ => {}
             }
         }
         Ok(stored)
