@@ -1125,27 +1125,32 @@ fn own_events_settle_whatever_the_ids_around_them() {
 fn a_page_that_returns_to_a_collection_keeps_the_rows_it_read_the_first_time() {
     let server = FakeServer::new();
     let store = memory_store();
-    let stored: Vec<Event> = (0..5)
+    let stored: Vec<Event> = (0..40)
         .map(|i| remote_row(format!("s{i}"), &format!("k{i}"), "stored"))
         .collect();
     server.inject(&stored);
     pull_only(&store, &server);
-    // todos, then notes, then todos again: the second run's range (k0 to k9)
-    // holds rows the first run read already (k1, k3) and one it did not (k0).
+    // todos, then notes, then todos again: the second run's range (k0 to
+    // k9-19) holds rows the first run read already (k1, k3) and others.
     let mut note = remote_insert("n1", "notes", "k2");
     note.payload = json!({"id": "k2", "text": "a note"})
         .as_object()
         .unwrap()
         .clone();
-    server.inject(&[
+    let fresh: Vec<String> = (0..20).map(|i| format!("k9-{i:02}")).collect();
+    let mut events = vec![
         remote_row("p1".into(), "k1", "first run"),
         remote_row("p3".into(), "k3", "first run"),
-        remote_row("p8".into(), "k8", "first run"),
         note,
         remote_row("p3b".into(), "k3", "second run"),
         remote_row("p0".into(), "k0", "second run"),
-        remote_row("p9".into(), "k9", "second run"),
-    ]);
+    ];
+    events.extend(
+        fresh
+            .iter()
+            .map(|k| remote_row(format!("p-{k}"), k, "second run")),
+    );
+    server.inject(&events);
     let page = block_on(eventsourced_db::sync::Transport::pull(
         &server,
         &store.cursor().unwrap(),
@@ -1158,19 +1163,24 @@ fn a_page_that_returns_to_a_collection_keeps_the_rows_it_read_the_first_time() {
         .iter()
         .map(|c| (c.collection.clone(), c.key.to_string(), c.kind))
         .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            ("todos".into(), "\"k1\"".into(), ChangeKind::Update),
-            ("todos".into(), "\"k3\"".into(), ChangeKind::Update),
-            ("todos".into(), "\"k8\"".into(), ChangeKind::Insert),
-            ("notes".into(), "\"k2\"".into(), ChangeKind::Insert),
-            ("todos".into(), "\"k0\"".into(), ChangeKind::Update),
-            ("todos".into(), "\"k9\"".into(), ChangeKind::Insert),
-        ]
+    let mut expected = vec![
+        (
+            "todos".to_string(),
+            "\"k1\"".to_string(),
+            ChangeKind::Update,
+        ),
+        ("todos".into(), "\"k3\"".into(), ChangeKind::Update),
+        ("notes".into(), "\"k2\"".into(), ChangeKind::Insert),
+        ("todos".into(), "\"k0\"".into(), ChangeKind::Update),
+    ];
+    expected.extend(
+        fresh
+            .iter()
+            .map(|k| ("todos".into(), format!("{k:?}"), ChangeKind::Insert)),
     );
+    assert_eq!(kinds, expected);
     let todos = rows(&store, "todos");
-    assert_eq!(todos.len(), 7);
+    assert_eq!(todos.len(), 60);
     assert_eq!(
         todos.iter().find(|(k, _)| k == "\"k3\"").unwrap().1["title"],
         "second run"
