@@ -1187,3 +1187,50 @@ fn a_page_that_returns_to_a_collection_keeps_the_rows_it_read_the_first_time() {
     );
     assert_eq!(rows(&store, "notes").len(), 1);
 }
+
+#[test]
+fn pulled_keys_and_payloads_this_version_cannot_apply_are_kept_and_reported() {
+    let server = FakeServer::new();
+    let store = memory_store();
+    let event = |n: u64, key: Value, payload: &str, kind: &str| PulledEvent {
+        kind: kind.into(),
+        key,
+        payload: eventsourced_db::model::RowJson::from_text(payload.into()).unwrap(),
+        ..PulledEvent::from_event(&remote_insert(&format!("e{n}"), "todos", "x"), n)
+    };
+    server.log.borrow_mut().extend([
+        event(1, json!(true), r#"{"id":"b"}"#, "insert"),
+        event(2, json!("s"), r#"["not", "a", "row"]"#, "insert"),
+        event(3, json!(5.0), r#"{"id":5,"n":"five"}"#, "insert"),
+        event(4, json!({"k": 1}), r#"{"id":"o"}"#, "upsert"),
+        event(5, json!("t"), r#"{"id":"t"}"#, "insert"),
+        event(6, json!("t"), "null", "delete"),
+    ]);
+    let r = run(&store, &server);
+    assert_eq!(r.pulled, 6);
+    let reasons: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].contains("neither a string nor a number"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("not an object"), "{reasons:?}");
+    // The type is judged first: an unknown type with a bad key names the type.
+    assert!(
+        reasons[2].contains("unknown event type 'upsert'"),
+        "{reasons:?}"
+    );
+    assert!(r.errors.iter().all(|e| e.code() == "UNRECOGNIZED_EVENT"));
+    // A number key is stored as JavaScript's String(key) ("5", not "5.0");
+    // the inserted and deleted string key leaves nothing.
+    let rows = rows(&store, "todos");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1["n"], "five");
+    let history = store.history("todos", &json!(5)).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        store.events(&EventQuery::default()).unwrap().len(),
+        6,
+        "all kept"
+    );
+}

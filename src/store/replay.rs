@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::batch;
 use super::doc::{apply, Doc};
@@ -15,7 +16,7 @@ use super::Store;
 use crate::error::Result;
 use crate::fold::Row;
 use crate::model::VisibleChange;
-use crate::protocol::{EventType, Key, PullResponse, PulledEvent, Snapshot};
+use crate::protocol::{number_text, EventType, Key, PullResponse, PulledEvent, Snapshot};
 
 /// A pulled event the client kept in its log but could not apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,28 +56,39 @@ pub(super) const SETTLE_OWN: &str =
     "UPDATE events SET status = 2, applied = 1, global_seq = ?2, reject_code = NULL, reject_reason = NULL
      WHERE event_id = ?1 AND origin = 0";
 
-/// A pulled event with what replay works out of it first: its type and key
-/// (or why it is not understood), the key's text, the collection's id and
-/// the field changes as text.
+/// A pulled event with what replay works out of it first: its type (or why
+/// it is not understood), the key's text, the collection's id and the field
+/// changes as text.
 type Prepared = (
     PulledEvent,
-    std::result::Result<(EventType, Key), String>,
+    std::result::Result<EventType, String>,
     String,
     i64,
     Option<String>,
 );
 
-/// A pulled event's type and key, when this version understands it.
-fn understand(e: &PulledEvent) -> std::result::Result<(EventType, Key), String> {
-    let kind =
-        EventType::parse(&e.kind).ok_or_else(|| format!("unknown event type '{}'", e.kind))?;
-    let key = Key::from_value(&e.key)
-        .ok_or_else(|| "the key is neither a string nor a number".to_string())?;
-    match e.payload.as_str().trim_start().as_bytes().first() {
-        Some(b'{') => Ok((kind, key)),
-        Some(b'n') if kind == EventType::Delete => Ok((kind, key)),
-        _ => Err("the payload is not an object".to_string()),
-    }
+/// A pulled event's type, when this version understands it, and its key's
+/// canonical text (the key as JSON when it is neither a string nor a
+/// number). A string key's text is moved out of the event, not copied:
+/// replay asks nothing of it afterwards but whether it was a number.
+fn understand(e: &mut PulledEvent) -> (std::result::Result<EventType, String>, String) {
+    let key_text = match &mut e.key {
+        Value::String(s) => Some(std::mem::take(s)),
+        Value::Number(n) => Some(number_text(n)),
+        _ => None,
+    };
+    let kind = EventType::parse(&e.kind)
+        .ok_or_else(|| format!("unknown event type '{}'", e.kind))
+        .and_then(|kind| match key_text {
+            None => Err("the key is neither a string nor a number".to_string()),
+            Some(_) => match e.payload.as_str().trim_start().as_bytes().first() {
+                Some(b'{') => Ok(kind),
+                Some(b'n') if kind == EventType::Delete => Ok(kind),
+                _ => Err("the payload is not an object".to_string()),
+            },
+        });
+    let key_text = key_text.unwrap_or_else(|| e.key.to_string());
+    (kind, key_text)
 }
 
 impl Store {
@@ -92,12 +104,8 @@ impl Store {
             // 1. What each event is, in memory.
             let mut last: Option<(String, i64)> = None;
             let mut prepared: Vec<Prepared> = Vec::with_capacity(page.events.len());
-            for e in page.events {
-                let parsed = understand(&e);
-                let key_text = match &parsed {
-                    Ok((_, key)) => key.text(),
-                    Err(_) => e.key.to_string(),
-                };
+            for mut e in page.events {
+                let (parsed, key_text) = understand(&mut e);
                 let collection = match &last {
                     Some((name, id)) if *name == e.collection_id => *id,
                     _ => {
@@ -230,7 +238,7 @@ impl Store {
                 }
                 outcome.applied += 1;
                 let kind = match parsed {
-                    Ok((kind, _)) => *kind,
+                    Ok(kind) => *kind,
                     Err(reason) => {
                         outcome.unrecognized.push(Unrecognized {
                             event_id: e.event_id.clone(),
