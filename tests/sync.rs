@@ -9,6 +9,7 @@ use common::{block_on, memory_store, FakeServer, Fault, RecordingTimer};
 use eventsourced_db::env::{Environment, SystemEnvironment};
 use eventsourced_db::model::{ChangeKind, EventQuery, EventStatus, Rejection, VisibleChange};
 use eventsourced_db::protocol::{Event, EventType, Key, PulledEvent};
+use eventsourced_db::store::ReplayOutcome;
 use eventsourced_db::{
     sync, CollectionDef, KeyKind, Store, StoreConfig, SyncObserver, SyncOptions, SyncResult,
 };
@@ -35,14 +36,15 @@ fn rows(store: &Store, collection: &str) -> Vec<(String, Value)> {
     v
 }
 
-fn pull_only(store: &Store, server: &FakeServer) {
+/// Pulls one page (no push) and applies it.
+fn pull_only(store: &Store, server: &FakeServer) -> ReplayOutcome {
     let page = block_on(eventsourced_db::sync::Transport::pull(
         server,
         &store.cursor().unwrap(),
         1000,
     ))
     .unwrap();
-    store.apply_pull(page).unwrap();
+    store.apply_pull(page).unwrap()
 }
 
 /// Another device's insert of row `{"id": key}`, as the server holds it.
@@ -1015,16 +1017,22 @@ fn remote_row(event_id: String, key: &str, title: &str) -> Event {
     e
 }
 
-#[test]
-fn a_pulled_page_tells_stored_keys_from_new_ones_however_they_interleave() {
+/// A store that pulled `n` remote rows `k0`, `k1`, … titled "stored".
+fn with_stored_rows(n: usize) -> (FakeServer, Store) {
     let server = FakeServer::new();
     let store = memory_store();
-    // 300 stored rows whose keys, in text order, interleave with the page's.
-    let stored: Vec<Event> = (0..300)
+    let stored: Vec<Event> = (0..n)
         .map(|i| remote_row(format!("s{i}"), &format!("k{i}"), "stored"))
         .collect();
     server.inject(&stored);
     pull_only(&store, &server);
+    (server, store)
+}
+
+#[test]
+fn a_pulled_page_tells_stored_keys_from_new_ones_however_they_interleave() {
+    // 300 stored rows whose keys, in text order, interleave with the page's.
+    let (server, store) = with_stored_rows(300);
     // Pages whose keys span few stored rows (a range scan finds them) and
     // pages that span more stored rows than they hold keys (each key is
     // looked up): either way a stored key is an update, a new one an insert.
@@ -1049,13 +1057,7 @@ fn a_pulled_page_tells_stored_keys_from_new_ones_however_they_interleave() {
         let before: std::collections::HashSet<String> =
             rows(&store, "todos").into_iter().map(|(k, _)| k).collect();
         server.inject(&events);
-        let page = block_on(eventsourced_db::sync::Transport::pull(
-            &server,
-            &store.cursor().unwrap(),
-            1000,
-        ))
-        .unwrap();
-        let out = store.apply_pull(page).unwrap();
+        let out = pull_only(&store, &server);
         assert_eq!(out.changes.len(), keys.len(), "page {n}");
         for change in &out.changes {
             let key = change.key.to_string();
@@ -1123,13 +1125,7 @@ fn own_events_settle_whatever_the_ids_around_them() {
 
 #[test]
 fn a_page_that_returns_to_a_collection_keeps_the_rows_it_read_the_first_time() {
-    let server = FakeServer::new();
-    let store = memory_store();
-    let stored: Vec<Event> = (0..40)
-        .map(|i| remote_row(format!("s{i}"), &format!("k{i}"), "stored"))
-        .collect();
-    server.inject(&stored);
-    pull_only(&store, &server);
+    let (server, store) = with_stored_rows(40);
     // todos, then notes, then todos again: the second run's range (k0 to
     // k9-19) holds rows the first run read already (k1, k3) and others.
     let mut note = remote_insert("n1", "notes", "k2");
@@ -1151,13 +1147,7 @@ fn a_page_that_returns_to_a_collection_keeps_the_rows_it_read_the_first_time() {
             .map(|k| remote_row(format!("p-{k}"), k, "second run")),
     );
     server.inject(&events);
-    let page = block_on(eventsourced_db::sync::Transport::pull(
-        &server,
-        &store.cursor().unwrap(),
-        1000,
-    ))
-    .unwrap();
-    let out = store.apply_pull(page).unwrap();
+    let out = pull_only(&store, &server);
     let kinds: Vec<(String, String, ChangeKind)> = out
         .changes
         .iter()

@@ -49,23 +49,29 @@ fn canonical_uuid(text: &[u8]) -> Option<[u8; 16]> {
     Some(out)
 }
 
-impl ToSql for SqlId<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            SqlId::Uuid(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            SqlId::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
-        })
+impl SqlId<'_> {
+    /// The value SQLite stores for it.
+    fn value(&self) -> ValueRef<'_> {
+        match self {
+            SqlId::Uuid(b) => ValueRef::Blob(b),
+            SqlId::Text(t) => ValueRef::Text(t.as_bytes()),
+        }
     }
 }
 
-impl SqlId<'_> {
-    /// Its place in SQLite's order of event ids: text before bytes (the
-    /// order of storage classes), each compared bytewise (BINARY).
-    fn sort_key(&self) -> (u8, &[u8]) {
-        match self {
-            SqlId::Text(t) => (0, t.as_bytes()),
-            SqlId::Uuid(b) => (1, b),
-        }
+impl ToSql for SqlId<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(self.value()))
+    }
+}
+
+/// A stored id's place in SQLite's order of event ids: text before bytes
+/// (the order of storage classes), each compared bytewise (BINARY).
+fn sort_key(value: ValueRef<'_>) -> Option<(u8, &[u8])> {
+    match value {
+        ValueRef::Text(t) => Some((0, t)),
+        ValueRef::Blob(b) => Some((1, b)),
+        _ => None,
     }
 }
 
@@ -86,11 +92,8 @@ pub(crate) struct LocalIdRange {
 impl LocalIdRange {
     /// The range of the stored local ids; `None` when there are none.
     pub fn read(conn: &Connection) -> Result<Option<Self>> {
-        let end = |value: ValueRef<'_>| match value {
-            ValueRef::Text(t) => Some((0, t.to_vec())),
-            ValueRef::Blob(b) => Some((1, b.to_vec())),
-            _ => None,
-        };
+        let end =
+            |value: ValueRef<'_>| sort_key(value).map(|(class, bytes)| (class, bytes.to_vec()));
         let ends = conn
             .prepare_cached(LOCAL_ID_RANGE)?
             .query_row([], |r| Ok((end(r.get_ref(0)?), end(r.get_ref(1)?))))?;
@@ -102,7 +105,7 @@ impl LocalIdRange {
 
     /// Whether `id` lies within the range (so it may be a local event's).
     pub fn contains(&self, id: &SqlId<'_>) -> bool {
-        let (class, bytes) = id.sort_key();
+        let (class, bytes) = sort_key(id.value()).expect("an id is text or bytes");
         let cmp = |end: &(u8, Vec<u8>)| class.cmp(&end.0).then_with(|| bytes.cmp(&end.1));
         cmp(&self.low) != Ordering::Less && cmp(&self.high) != Ordering::Greater
     }
