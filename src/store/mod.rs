@@ -563,6 +563,80 @@ mod tests {
     }
 
     #[test]
+    fn the_rejections_and_the_counts_read_no_more_of_the_log_than_its_rejected_events() {
+        let store =
+            Store::open_in_memory(StoreConfig::default(), Box::new(SystemEnvironment)).unwrap();
+        for (sql, params) in [
+            (query::REJECTIONS, vec![]),
+            (query::COUNTS, vec![&1 as &dyn rusqlite::ToSql]),
+        ] {
+            let plan = plan(&store, sql, &params);
+            // A scan of the partial index reads the rejected events only.
+            let scans_log = plan.lines().any(|l| {
+                l.contains("SCAN") && l != "SCAN CONSTANT ROW" && !l.contains("events_rejected")
+            });
+            assert!(
+                plan.contains("events_rejected") && !scans_log,
+                "{sql}\n{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v3_database_gains_the_rejected_events_index_with_its_rejections_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&conn, 3).unwrap();
+        // Two of this device's events, rejected before the index existed; one cleared.
+        conn.execute_batch(
+            r#"
+            INSERT INTO collections (id, name, key_kind) VALUES (1, 'todos', 'string');
+            INSERT INTO events (seq, event_id, collection, kind, key, payload, timestamp, origin, status, applied, reject_code, reject_reason, reject_cleared)
+              VALUES (1, x'0190a000000070008000000000000001', 1, 0, 'a', '{"id":"a"}', 1, 0, 3, 1, 'conflict', 'taken', 0),
+                     (2, x'0190a000000070008000000000000002', 1, 0, 'b', '{"id":"b"}', 2, 0, 3, 1, 'conflict', 'taken', 1),
+                     (3, x'0190a000000070008000000000000003', 1, 0, 'c', '{"id":"c"}', 3, 0, 2, 1, NULL, NULL, 0);
+            "#,
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(
+            path.to_str().unwrap(),
+            StoreConfig::default(),
+            Box::new(SystemEnvironment),
+        )
+        .unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        let indexed: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM events INDEXED BY events_rejected WHERE status = 3 AND reject_cleared = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        // An added index bumps no version: an older build still opens the database.
+        assert_eq!((version, indexed), (schema::LATEST, 1));
+        let rejected: Vec<String> = store
+            .rejections()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect();
+        assert_eq!(rejected, ["0190a000-0000-7000-8000-000000000001"]);
+        assert_eq!(store.counts().unwrap().rejected, 1);
+        // Cleared: out of the index, the list and the count.
+        assert!(store
+            .clear_rejection("0190a000-0000-7000-8000-000000000001")
+            .unwrap());
+        assert!(store.rejections().unwrap().is_empty());
+        assert_eq!(store.counts().unwrap().rejected, 0);
+    }
+
+    #[test]
     fn a_v2_database_migrates_to_v3_with_its_log_and_rows() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("db")).unwrap();

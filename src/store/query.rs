@@ -13,6 +13,17 @@ use crate::protocol::Key;
 
 const EVENT_COLUMNS: &str = "seq, event_id, collection, kind, key, payload, changes, timestamp, origin, status, global_seq, reject_code, reject_reason";
 
+/// Rejected events not yet cleared, oldest first (through `events_rejected`).
+pub(super) const REJECTIONS: &str =
+    "SELECT event_id, collection, kind, key, payload, timestamp, reject_code, reject_reason
+     FROM events WHERE status = 3 AND reject_cleared = 0 ORDER BY seq";
+/// Pending (from the outbox watermark `?1`), rejected (through
+/// `events_rejected`) and the last seq: none of them reads the log whole.
+pub(super) const COUNTS: &str =
+    "SELECT (SELECT count(*) FROM events WHERE seq >= ?1 AND origin = 0 AND applied = 0 AND status IN (0, 1)),
+        (SELECT count(*) FROM events WHERE status = 3 AND reject_cleared = 0),
+        (SELECT max(seq) FROM events)";
+
 /// The visible row of each key of collection `?1`, in key order; `{after}`
 /// is empty or a condition on `key` with parameter `?3`, `?2` the limit
 /// (-1: none). The rows' primary key (collection, key) serves both.
@@ -184,10 +195,7 @@ impl Store {
 
     /// Rejected events the app has not cleared, oldest first.
     pub fn rejections(&self) -> Result<Vec<Rejection>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT event_id, collection, kind, key, payload, timestamp, reject_code, reject_reason
-             FROM events WHERE status = 3 AND reject_cleared = 0 ORDER BY seq",
-        )?;
+        let mut stmt = self.conn.prepare_cached(REJECTIONS)?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -228,11 +236,7 @@ impl Store {
         }
         let counts = self
             .conn
-            .prepare_cached(
-                "SELECT (SELECT count(*) FROM events WHERE seq >= ?1 AND origin = 0 AND applied = 0 AND status IN (0, 1)),
-                    (SELECT count(*) FROM events WHERE status = 3 AND reject_cleared = 0),
-                    (SELECT max(seq) FROM events)",
-            )?
+            .prepare_cached(COUNTS)?
             .query_row([self.outbox_from()?], |r| {
                 Ok(LogCounts {
                     pending: r.get::<_, i64>(0)? as u64,
