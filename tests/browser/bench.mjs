@@ -73,6 +73,14 @@ try {
     await page.waitForFunction(() => document.body.dataset.ready === 'true');
     const b = await page.evaluate((n) => profile.breakdown(`cold-${n}`), rows);
     breakdowns.push(`  cold start ${rows / 1000}k: open ${fmt(b.open)}, core visibleRows ${fmt(b.visibleRows)}, TanStack hydration ${fmt(b.tanstack)}`);
+    // The same cold start's milestones, as the page sees them.
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.ready === 'true');
+    const t = await page.evaluate((n) => profile.coldTimeline(`cold-${n}`), rows);
+    if (t.rows !== rows) throw new Error(`expected ${rows} rows, got ${t.rows}`);
+    const steps = ['lock granted', 'worker created', 'wasm handed over', 'open answered', 'first rows', 'ready'];
+    breakdowns.push(`  cold start ${rows / 1000}k, ms after open was called: ${steps.map((k) => `${k} ${t[k]?.toFixed(0) ?? '-'}`).join(', ')}`);
+    await page.evaluate(() => harness.dispose());
     await context.close();
   }
 

@@ -123,6 +123,60 @@ document.body.dataset.ready = 'true';
   },
 };
 /**
+ * A cold start's milestones as the page sees them, in ms after `open` was
+ * called: the Web Lock granted, the worker created, the compiled wasm
+ * handed to it, the open answered, the first rows received, and every
+ * collection ready. Wraps `Worker` and `navigator.locks` for this one open.
+ */
+(window as unknown as { profile: { coldTimeline: unknown } }).profile.coldTimeline = async (name: string) => {
+  const at: Record<string, number> = {};
+  const t0 = performance.now();
+  const mark = (what: string) => {
+    at[what] ??= performance.now() - t0;
+  };
+  const ops = new Map<number, string>();
+  const NativeWorker = window.Worker;
+  const locks = navigator.locks;
+  const request = locks.request;
+  type Message = { type?: string; batch?: Array<{ id: number; request?: { op?: string } }> };
+  class TimedWorker extends NativeWorker {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      mark('worker created');
+      super(url, options);
+      // Registered before the client's own listener: it runs first.
+      this.addEventListener('message', (e: MessageEvent<Message>) => {
+        if (e.data?.type !== 'responses') return;
+        for (const r of e.data.batch ?? []) {
+          const op = ops.get(r.id);
+          if (op) mark(op);
+        }
+      });
+    }
+    override postMessage(message: Message, transfer?: Transferable[] | StructuredSerializeOptions): void {
+      if (message?.type === 'wasmModule') mark('wasm handed over');
+      for (const e of message?.batch ?? []) {
+        if (e.request?.op === 'open') ops.set(e.id, 'open answered');
+        if (e.request?.op === 'visibleRows') ops.set(e.id, 'first rows');
+      }
+      super.postMessage(message, transfer as StructuredSerializeOptions);
+    }
+  }
+  window.Worker = TimedWorker;
+  locks.request = ((lockName: string, options: LockOptions, callback: LockGrantedCallback<unknown>) =>
+    request.call(locks, lockName, options, (lock) => {
+      mark('lock granted');
+      return callback(lock);
+    })) as typeof locks.request;
+  try {
+    const r = await harness.open(name, { autoSync: false });
+    mark('ready');
+    return { ...at, rows: r.rows };
+  } finally {
+    window.Worker = NativeWorker;
+    locks.request = request;
+  }
+};
+/**
  * TanStack DB alone: `n` rows written through a collection's sync in
  * `commits` commits, under the live query of `timePull`; with `pre` other
  * rows in the collection (and through the live query) first, as in an app in use.
