@@ -637,6 +637,59 @@ mod tests {
     }
 
     #[test]
+    fn a_database_on_a_full_device_opens_without_the_added_index_and_gains_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&conn, schema::LATEST).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO collections (id, name, key_kind) VALUES (1, 'todos', 'string');
+            INSERT INTO events (seq, event_id, collection, kind, key, payload, timestamp, origin, status, applied, reject_code, reject_reason)
+              VALUES (1, x'0190a000000070008000000000000001', 1, 0, 'a', '{"id":"a"}', 1, 0, 3, 1, 'conflict', 'taken');
+            "#,
+        )
+        .unwrap();
+        // No free page (the migrations dropped tables) and no room for one
+        // more: the index cannot be created.
+        conn.execute_batch("VACUUM").unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
+        let has_index = |store: &Store| -> bool {
+            store
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'events_rejected'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 1
+        };
+        let store =
+            Store::from_connection(conn, StoreConfig::default(), Box::new(SystemEnvironment))
+                .unwrap();
+        assert!(!has_index(&store));
+        // The queries still answer, by a scan.
+        assert_eq!(store.rejections().unwrap().len(), 1);
+        assert_eq!(store.counts().unwrap().rejected, 1);
+        drop(store);
+        let store = Store::open(
+            path.to_str().unwrap(),
+            StoreConfig::default(),
+            Box::new(SystemEnvironment),
+        )
+        .unwrap();
+        assert!(has_index(&store));
+        assert_eq!(store.rejections().unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_v2_database_migrates_to_v3_with_its_log_and_rows() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("db")).unwrap();

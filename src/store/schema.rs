@@ -236,8 +236,13 @@ const ADDED_INDEXES: &str = "
 /// and adds the indexes added since.
 pub fn migrate(conn: &Connection) -> Result<()> {
     migrate_to(conn, LATEST)?;
-    conn.execute_batch(ADDED_INDEXES)?;
-    Ok(())
+    match conn.execute_batch(ADDED_INDEXES).map_err(Error::from) {
+        // A database on a full device must still open, to be read: without
+        // an added index every query still works, by a scan. The next open
+        // tries again.
+        Err(Error::StorageFull(_)) | Ok(()) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Brings the database to `target` (tests build older versions with it).
