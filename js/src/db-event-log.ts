@@ -2,7 +2,9 @@
  * `db.eventLog`: a read-only TanStack collection mirroring the core's event
  * log, so live queries and `createEffect` can watch events and their sync
  * status. It loads lazily (on first subscription) and then follows the log:
- * each refresh reads only events newer than the oldest one still pending.
+ * a refresh after writes reads only the events they appended; one after a
+ * sync round (which changes the status of events already shown) reads the
+ * events newer than the oldest one still pending.
  */
 
 import type { CollectionConfig, SyncConfig } from '@tanstack/db';
@@ -20,6 +22,16 @@ export interface EventLogEntry extends LoggedEvent {
 
 type SyncParams = Parameters<SyncConfig<EventLogEntry, string>['sync']>[0];
 
+/**
+ * What a refresh must read: `appended`, the events newer than any shown
+ * (after captures: they change no older event); `all`, also every event
+ * still pending (after a round, a rejection, a new leader).
+ */
+export type RefreshScope = 'appended' | 'all';
+
+/** Events per read of the log (the core answers at most 1000 by default). */
+const EVENTS_PAGE = 1000;
+
 export class EventLogFeed {
   private params: SyncParams | null = null;
   /** eventId → the status fields last written, to write only what changed. */
@@ -27,7 +39,8 @@ export class EventLogFeed {
   private readonly pendingSeqs = new Set<number>();
   private maxSeq = 0;
   private running = false;
-  private again = false;
+  /** A refresh asked for while one ran, and the widest scope asked. */
+  private again: RefreshScope | null = null;
 
   constructor(private readonly client: CoreClient) {}
 
@@ -45,7 +58,7 @@ export class EventLogFeed {
           this.shown.clear();
           this.pendingSeqs.clear();
           this.maxSeq = 0;
-          this.refresh(true);
+          this.refresh('all', true);
           return () => {
             this.params = null;
           };
@@ -54,37 +67,53 @@ export class EventLogFeed {
     };
   }
 
-  /** Reads what changed in the log since the last refresh (coalesced). */
-  refresh(initial = false): void {
+  /**
+   * Reads what changed in the log since the last refresh (coalesced): with
+   * `appended`, O(new events), so a log with many pending events (offline)
+   * costs a capture nothing more.
+   */
+  refresh(scope: RefreshScope = 'all', initial = false): void {
     if (!this.params) return;
     if (this.running) {
-      this.again = true;
+      this.again = this.again === 'all' || scope === 'all' ? 'all' : 'appended';
       return;
     }
     this.running = true;
-    void this.load(initial).finally(() => {
+    void this.load(scope, initial).finally(() => {
       this.running = false;
-      if (this.again) {
-        this.again = false;
-        this.refresh();
+      const again = this.again;
+      if (again !== null) {
+        this.again = null;
+        this.refresh(again);
       }
     });
   }
 
-  private async load(initial: boolean): Promise<void> {
+  private async load(scope: RefreshScope, initial: boolean): Promise<void> {
     const params = this.params;
     if (!params) return;
     let after = this.maxSeq;
-    for (const seq of this.pendingSeqs) after = Math.min(after, seq - 1);
-    let events: LoggedEvent[];
-    try {
-      events = await this.client.events({ afterSeq: after });
-    } catch (e) {
-      if (initial) params.markError(e);
-      return;
+    if (scope === 'all') for (const seq of this.pendingSeqs) after = Math.min(after, seq - 1);
+    // Page by page: one query answers at most `EVENTS_PAGE` events.
+    for (;;) {
+      let events: LoggedEvent[];
+      try {
+        events = await this.client.events({ afterSeq: after, limit: EVENTS_PAGE });
+      } catch (e) {
+        if (initial) params.markError(e);
+        return;
+      }
+      if (params !== this.params) return;
+      this.show(params, events);
+      if (events.length < EVENTS_PAGE) break;
+      after = events[events.length - 1]!.seq;
     }
-    if (params !== this.params) return;
-    const { begin, write, commit, markReady } = params;
+    if (initial) params.markReady();
+  }
+
+  /** Writes the events whose status the collection does not show yet. */
+  private show(params: SyncParams, events: readonly LoggedEvent[]): void {
+    const { begin, write, commit } = params;
     let began = false;
     for (const e of events) {
       const entry: EventLogEntry = { ...e, syncStatus: syncStatusOf(e) };
@@ -102,7 +131,6 @@ export class EventLogFeed {
       this.maxSeq = Math.max(this.maxSeq, e.seq);
     }
     if (began) commit();
-    if (initial) markReady();
   }
 }
 

@@ -222,7 +222,7 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
         // The count the capture's answer carried is as fresh as a read.
         if (pending === null) this.refreshCounts();
         else this.statusStore.update({ pendingCount: pending });
-        this.feed.refresh();
+        this.feed.refresh('appended');
         this.auto?.schedule();
       },
       captureFailed: (error) => {
@@ -269,7 +269,8 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
         switch (n.kind) {
           case 'changes':
             this.binding.applyChanges(n.changes);
-            this.feed.refresh();
+            // Another tab's write appends; a round also settles events.
+            this.feed.refresh(n.cause === 'capture' ? 'appended' : 'all');
             if (n.cause === 'capture') {
               // Another tab's write: the leader pushes it.
               this.refreshCounts();
@@ -295,8 +296,12 @@ class Database<D extends CollectionDefinitions> implements EventSourcedDB<D> {
               lastSyncAt: n.status.lastSyncAt ?? this.statusStore.get().lastSyncAt,
               lastError: n.status.lastError ? EventSourcedError.fromWire(n.status.lastError) : null,
             });
-            // Another tab's round (this tab's own refreshes after `sync`).
-            if (!n.status.syncing && !this.client.isLeader) this.refreshCounts();
+            // Another tab's round (this tab's own refreshes after `sync`):
+            // it may have confirmed events without pulling any change.
+            if (!n.status.syncing && !this.client.isLeader) {
+              this.refreshCounts();
+              this.feed.refresh('all');
+            }
             return;
           case 'leader':
             this.leaderChanged(n.isLeader);

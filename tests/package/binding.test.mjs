@@ -293,6 +293,46 @@ test('values that cannot be stored are refused at insert, naming the collection 
   await db.dispose();
 });
 
+test('the event log shows every event of a log longer than one read', async () => {
+  const db = await open();
+  const rows = Array.from({ length: 2500 }, (_, i) => ({ id: `e${i}`, title: 'x' }));
+  await db.collections.todos.insert(rows).isPersisted.promise;
+  await db.eventLog.preload();
+  assert.equal(db.eventLog.size, 2500);
+  await db.collections.todos.insert(rows.map((r) => ({ ...r, id: `f${r.id}` }))).isPersisted.promise;
+  await until('5000 events', () => db.eventLog.size === 5000);
+  await db.dispose();
+});
+
+test('the event log reads what a capture appended, and the pending events again after a round', async () => {
+  const server = fakeServer();
+  const db = await open({ sync: server.transport, autoSync: false });
+  const asked = [];
+  const events = db.client.events.bind(db.client);
+  db.client.events = (query) => {
+    asked.push(query?.afterSeq);
+    return events(query);
+  };
+  const pending = createLiveQueryCollection({
+    query: (q) => q.from({ e: db.eventLog }).where(({ e }) => eq(e.syncStatus, 'pending')),
+  });
+  await pending.preload();
+  for (const id of ['p1', 'p2', 'p3']) await db.collections.todos.insert({ id, title: id }).isPersisted.promise;
+  await until('three pending events', () => pending.size === 3);
+  const seqs = db.eventLog.toArray.map((e) => e.seq).sort((a, b) => a - b);
+  asked.length = 0;
+  await db.collections.todos.insert({ id: 'p4', title: 'p4' }).isPersisted.promise;
+  await until('four pending events', () => pending.size === 4);
+  // Not from the oldest pending event: a capture changes no event shown.
+  assert.ok(asked.length > 0 && asked.every((a) => a === seqs[2]), `asked after ${asked}, newest shown ${seqs[2]}`);
+  asked.length = 0;
+  await db.sync();
+  await until('no pending event', () => pending.size === 0);
+  assert.ok(asked.includes(seqs[0] - 1), `a round reads from the oldest pending event; asked after ${asked}`);
+  await pending.cleanup();
+  await db.dispose();
+});
+
 test('status and the event log follow captures and sync', async () => {
   const server = fakeServer();
   const db = await open({ sync: server.transport, autoSync: false });
