@@ -600,12 +600,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let store = Store::open(
-            path.to_str().unwrap(),
-            StoreConfig::default(),
-            Box::new(SystemEnvironment),
-        )
-        .unwrap();
+        let store = file_store(&dir);
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -679,12 +674,7 @@ mod tests {
         assert_eq!(store.rejections().unwrap().len(), 1);
         assert_eq!(store.counts().unwrap().rejected, 1);
         drop(store);
-        let store = Store::open(
-            path.to_str().unwrap(),
-            StoreConfig::default(),
-            Box::new(SystemEnvironment),
-        )
-        .unwrap();
+        let store = file_store(&dir);
         assert!(has_index(&store));
         assert_eq!(store.rejections().unwrap().len(), 1);
     }
